@@ -96,17 +96,26 @@ class AuditedAdmin(TenantScopedAdmin):
             self._save_formset_audited(request, formset, reason)
 
     def _save_formset_audited(self, request, formset, reason: str) -> None:
-        for inline_form in formset.deleted_forms:
-            if inline_form.instance.pk is not None:
+        # Mirrors BaseModelFormSet.save(), writing each row through the audit service; the lists it fills
+        # are what the admin's change message (LogEntry) reads.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.initial_forms:
+            if inline_form in formset.deleted_forms and inline_form.instance.pk is not None:
+                formset.deleted_objects.append(inline_form.instance)
                 audit.delete_with_audit(instance=inline_form.instance, acting_user=request.user, reason=reason)
         for inline_form in formset.forms:
             if inline_form in formset.deleted_forms or not inline_form.has_changed():
                 continue
+            is_new = inline_form.instance.pk is None
             instance = inline_form.save(commit=False)
             # New inline rows of a new parent only learn the parent's key now that it is saved.
             setattr(instance, formset.fk.name, formset.instance)
             audit.save_edit(instance=instance, changed_fields=list(inline_form.changed_data),
                             acting_user=request.user, reason=reason, save_related=inline_form.save_m2m)
+            if is_new:
+                formset.new_objects.append(instance)
+            else:
+                formset.changed_objects.append((instance, inline_form.changed_data))
 
     def delete_model(self, request, obj):
         audit.delete_with_audit(instance=obj, acting_user=request.user, reason=_("Deleted in the admin"))

@@ -31,7 +31,7 @@ def hash_secret(raw_key: str) -> str:
 
 def split_key(raw_key: str) -> str | None:
     """The lookup prefix of a presented key ("csms_<prefix>_<secret>"), or None when malformed."""
-    parts = (raw_key or "").strip().split("_")
+    parts = (raw_key or "").strip().split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8 or not parts[2]:
         return None
     return parts[1]
