@@ -50,6 +50,9 @@ class OrganizationAdmin(AuditedAdmin):
         (gettext_lazy("Payouts"), {"fields": ["bankgiro_number", "payout_reference"]}),
     ]
 
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if self.operator_only(request) else {}
+
     def get_readonly_fields(self, request, obj=None):
         # A board may correct its contact details but not re-classify itself or move to another reseller.
         return [] if self.operator_only(request) else ["kind", "slug", "parent", "is_active"]

@@ -12,17 +12,20 @@ from accounts.models import Membership, Organization
 
 MANAGING_ROLES = (Membership.Role.ORG_ADMIN, Membership.Role.ORG_VIEWER)
 _CACHE_ATTR = "_csms_visible_organization_ids"
+_OPERATOR_CACHE_ATTR = "_csms_is_operator_staff"
 
 
 def is_operator_staff(user) -> bool:
-    """True for people who may see and act on every tenant."""
+    """True for people who may see and act on every tenant. Cached on the user object for a request."""
     if user is None or not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True
-    return Membership.objects.filter(
-        user=user, role=Membership.Role.OPERATOR_SUPPORT, organization__kind=Organization.Kind.OPERATOR
-    ).exists()
+    if not hasattr(user, _OPERATOR_CACHE_ATTR):
+        setattr(user, _OPERATOR_CACHE_ATTR, Membership.objects.filter(
+            user=user, role=Membership.Role.OPERATOR_SUPPORT, organization__kind=Organization.Kind.OPERATOR
+        ).exists())
+    return getattr(user, _OPERATOR_CACHE_ATTR)
 
 
 def visible_organization_ids(user) -> frozenset[int] | None:

@@ -13,7 +13,7 @@ def _test_settings(settings):
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     LocmemSmsBackend.outbox = []
-    yield
+
 
 
 @pytest.fixture

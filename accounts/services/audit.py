@@ -47,10 +47,10 @@ def record(*, action: str, target: models.Model | None, acting_user: User | None
 
 def field_changes(instance: models.Model, changed_fields: list[str]) -> dict[str, tuple[Any, Any]]:
     """Old and new values of ``changed_fields``, reading the old ones from the database."""
-    if instance.pk is None:
-        return {name: (None, getattr(instance, name, None)) for name in changed_fields}
     concrete = {f.name: f for f in instance._meta.concrete_fields}
     names = [n for n in changed_fields if n in concrete]
+    if instance.pk is None:
+        return {n: (None, getattr(instance, concrete[n].attname)) for n in names}
     old = type(instance)._default_manager.filter(pk=instance.pk).values(
         *[concrete[n].attname for n in names]).first() or {}
     return {n: (old.get(concrete[n].attname), getattr(instance, concrete[n].attname)) for n in names}
