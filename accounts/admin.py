@@ -19,6 +19,7 @@ from accounts.forms import IdTokenIssueForm, InviteUserForm, MobileNumberField
 from accounts.models import ApiKey, AuditLogEntry, IdToken, Membership, Organization, User, UserGroup
 from accounts.selectors import organizations_visible_to, users_visible_to
 from accounts.services import api_keys as api_key_services
+from accounts.services import organizations as organization_services
 from accounts.services import tokens as token_services
 from accounts.services import users as user_services
 
@@ -74,6 +75,15 @@ class UserChangeForm(DjangoUserChangeForm):
                   "is_staff", "is_superuser", "groups", "user_permissions"]
 
 
+def _grant_admin_access(user, request, reason):
+    membership = user.memberships.filter(
+        role__in=[Membership.Role.ORG_ADMIN, Membership.Role.ORG_VIEWER]).select_related("organization").first()
+    if membership is None:
+        raise ValidationError(_("Only administrators and viewers of an organization get admin access."))
+    organization_services.user_grant_admin_access(user=user, organization=membership.organization,
+                                                  acting_user=request.user, reason=reason)
+
+
 def _deactivate(user, request, reason):
     user_services.user_set_active(user=user, active=False, acting_user=request.user, reason=reason)
 
@@ -94,7 +104,7 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
         (gettext_lazy("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     readonly_fields = ["last_login", "date_joined"]
-    actions = ["send_invitation", "deactivate_users"]
+    actions = ["send_invitation", "grant_admin_access", "deactivate_users"]
 
     def get_queryset(self, request):
         return users_visible_to(request.user).prefetch_related("memberships")
@@ -151,8 +161,14 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
             sent += 1
         self.message_user(request, _("%(count)d invitation(s) sent.") % {"count": sent}, messages.SUCCESS)
 
+    grant_admin_access = action_with_reason(
+        description=gettext_lazy("Give admin access for their organization"), permissions=["grant_access"],
+        apply=_grant_admin_access)
     deactivate_users = action_with_reason(
         description=gettext_lazy("Deactivate the selected users"), permissions=["change"], apply=_deactivate)
+
+    def has_grant_access_permission(self, request):
+        return self.operator_only(request)
 
     def has_delete_permission(self, request, obj=None):
         # Sessions and invoices refer to people: deactivate instead.

@@ -1,6 +1,15 @@
 import pytest
+from django.db import connections
 
 from accounts.sms import LocmemSmsBackend
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_persistent_connections():
+    # Threads such as the live server's would otherwise keep PostgreSQL connections open past the test run,
+    # and the test database could not be dropped.
+    for alias in connections:
+        connections.settings[alias]["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(autouse=True)

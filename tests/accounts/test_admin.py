@@ -211,3 +211,30 @@ def test_deactivating_users_from_the_list_is_audited(client, operator_staff, brf
     assert not resident.is_active
     assert AuditLogEntry.objects.get(action="user.deactivated").reason == "Moved out"
     assert Membership.objects.filter(user=resident).exists()
+
+
+def test_operator_staff_give_a_board_member_admin_access_from_the_user_list(client, operator_staff, brf_a):
+    from accounts.services.users import membership_change_role
+
+    client.force_login(operator_staff)
+    resident, other = brf_a.residents
+    membership_change_role(membership=resident.memberships.get(), role=Membership.Role.ORG_VIEWER,
+                           acting_user=None, reason="x")
+    client.post(reverse("admin:accounts_user_changelist"), {
+        "action": "grant_admin_access", ACTION_CHECKBOX_NAME: [resident.pk, other.pk], "apply": "1",
+        "reason": "Elected at the AGM"})
+    resident.refresh_from_db()
+    other.refresh_from_db()
+    assert resident.is_staff
+    assert list(resident.groups.values_list("name", flat=True)) == ["Organization viewers"]
+    assert not other.is_staff  # a resident manages nothing, so gets no admin access
+    assert AuditLogEntry.objects.get(action="user.admin_access_granted", target_id=str(resident.pk)).reason == (
+        "Elected at the AGM")
+
+
+def test_board_members_are_not_offered_the_grant_access_action(client, brf_a):
+    client.force_login(brf_a.board)
+    response = client.get(reverse("admin:accounts_user_changelist"))
+    offered = [name for name, _label in response.context["action_form"].fields["action"].choices]
+    assert "deactivate_users" in offered
+    assert "grant_admin_access" not in offered
