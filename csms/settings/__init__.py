@@ -165,6 +165,7 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="SE")
 # --- Static and media -------------------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = DATA_DIR / "media"
