@@ -1,3 +1,5 @@
-"""Websocket routes. Chargers connect at /ocpp/<identity> (see charging/ocpp/)."""
+"""Websocket routes. Chargers connect at /ocpp/<identity> (charging/ocpp/)."""
 
-websocket_urlpatterns: list = []
+from charging.routing import websocket_urlpatterns as charging_routes
+
+websocket_urlpatterns = [*charging_routes]

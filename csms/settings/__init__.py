@@ -96,6 +96,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # A file, not memory, so a real server process started by the conformance tests sees the same test data.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -135,6 +137,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "expire-id-tokens": {"task": "accounts.tasks.expire_id_tokens_task", "schedule": 60.0},
+    "mark-offline-charge-points": {"task": "charging.tasks.mark_offline_charge_points_task", "schedule": 60.0},
+    "purge-ocpp-frames": {"task": "charging.tasks.purge_ocpp_frames_task", "schedule": 3600.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -190,6 +194,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# --- OCPP gateway -----------------------------------------------------------------------------------------------
+# Unknown identities are refused; with this on they are registered as Pending (for commissioning) instead.
+OCPP_AUTO_REGISTER_ORGANIZATION = env.str("OCPP_AUTO_REGISTER_ORGANIZATION", default="")
+OCPP_FRAME_LOG = env.bool("OCPP_FRAME_LOG", default=True)
+OCPP_FRAME_RETENTION_DAYS = env.int("OCPP_FRAME_RETENTION_DAYS", default=30)
+OCPP_SEEN_WRITE_INTERVAL = env.float("OCPP_SEEN_WRITE_INTERVAL", default=30.0)
+OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
+# Also check our own answers against the schemas (on in tests; costs CPU per message).
+OCPP_VALIDATE_RESPONSES = env.bool("OCPP_VALIDATE_RESPONSES", default=False)
+OCPP_DEFAULT_COMMAND_TIMEOUT = env.float("OCPP_DEFAULT_COMMAND_TIMEOUT", default=30.0)
 
 # --- Money ------------------------------------------------------------------------------------------------------
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK")

@@ -1,0 +1,112 @@
+"""Sending a command to a charger from sync code (admin, API, tasks, management commands).
+
+The call travels over the channel layer to whichever server process holds the charger's socket (the group
+"cp.<id>"), which runs it and replies on a private channel. With the in-memory layer that only works inside the
+server process; with Redis (REDIS_URL) it works from any process. Every command is stored as a RemoteCommand
+with who asked, why, and what the charger answered.
+"""
+
+import asyncio
+import logging
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit
+from charging.models import ChargePoint, RemoteCommand
+from charging.ocpp.consumer import group_name
+from charging.ocpp.errors import CallError
+from charging.ocpp.validation import validate
+
+logger = logging.getLogger("csms.ocpp")
+
+#: CSMS→charger actions we send, per version (the charger's version decides which apply).
+ACTIONS = {
+    "1.6": {"RemoteStartTransaction", "RemoteStopTransaction", "Reset", "UnlockConnector", "ChangeAvailability",
+            "GetConfiguration", "ChangeConfiguration", "ClearCache", "TriggerMessage", "GetDiagnostics",
+            "UpdateFirmware", "SendLocalList", "GetLocalListVersion", "ReserveNow", "CancelReservation",
+            "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule", "DataTransfer"},
+    "2.0.1": {"RequestStartTransaction", "RequestStopTransaction", "Reset", "UnlockConnector",
+              "ChangeAvailability", "GetVariables", "SetVariables", "GetBaseReport", "ClearCache",
+              "TriggerMessage", "GetLog", "UpdateFirmware", "SendLocalList", "GetLocalListVersion", "ReserveNow",
+              "CancelReservation", "SetChargingProfile", "ClearChargingProfile", "GetCompositeSchedule",
+              "DataTransfer"},
+}
+#: Not sent to a charger that is still Pending (not yet accepted into the network).
+NOT_WHILE_PENDING = {"RemoteStartTransaction", "RemoteStopTransaction", "RequestStartTransaction",
+                     "RequestStopTransaction"}
+#: How long we wait beyond the charger's own timeout for the server process to reply.
+LAYER_GRACE_SECONDS = 2.0
+
+
+class CommandFailed(Exception):
+    """The command was not answered by the charger; ``command`` holds the stored record."""
+
+    def __init__(self, command: RemoteCommand):
+        super().__init__(f"{command.action} to {command.charge_point.identity}: {command.get_status_display()}"
+                         + (f" ({command.error})" if command.error else ""))
+        self.command = command
+
+
+def send(*, charge_point: ChargePoint, action: str, payload: dict, acting_user: User | None, reason: str,
+         timeout: float | None = None) -> RemoteCommand:
+    """Send ``action`` with a wire-format (camelCase) ``payload``; return the answered command or raise
+    CommandFailed (offline, refused, timeout, or the charger answered with a CALLERROR)."""
+    timeout = timeout or settings.OCPP_DEFAULT_COMMAND_TIMEOUT
+    command = RemoteCommand.objects.create(charge_point=charge_point, action=action, payload=payload,
+                                           requested_by=acting_user, reason=reason)
+    audit.record(action="remotecommand.requested", target=command, acting_user=acting_user, reason=reason,
+                 organization=charge_point.organization, changes={"action": (None, action)})
+    version = charge_point.ocpp_version or ChargePoint.OcppVersion.V16
+    refusal = _refusal(charge_point, version, action, payload)
+    if refusal:
+        return _finish(command, RemoteCommand.Status.REFUSED if refusal[0] else RemoteCommand.Status.OFFLINE,
+                       error=refusal[1])
+    reply = async_to_sync(_round_trip)(charge_point.pk, command.pk, action, payload, timeout)
+    status = {"answered": RemoteCommand.Status.ANSWERED, "call_error": RemoteCommand.Status.CALL_ERROR,
+              "timeout": RemoteCommand.Status.TIMEOUT, "refused": RemoteCommand.Status.REFUSED,
+              "offline": RemoteCommand.Status.OFFLINE}[reply["status"]]
+    return _finish(command, status, response=reply.get("payload"), error=reply.get("error", ""))
+
+
+def _refusal(charge_point: ChargePoint, version: str, action: str, payload: dict) -> tuple[bool, str] | None:
+    """(refused?, why) when the command must not be sent; refused False means the charger is offline."""
+    if action not in ACTIONS.get(version, set()):
+        return True, f"{action} is not a CSMS→charger action of OCPP {version}"
+    try:
+        validate(version, action, payload)
+    except CallError as exc:
+        return True, f"Invalid payload: {exc.description}"
+    if action in NOT_WHILE_PENDING and charge_point.registration_status != ChargePoint.RegistrationStatus.ACCEPTED:
+        return True, f"The charger is {charge_point.registration_status}, not Accepted"
+    if not charge_point.is_connected:
+        return False, "The charger is not connected"
+    return None
+
+
+async def _round_trip(charge_point_id: int, command_id: int, action: str, payload: dict, timeout: float) -> dict:
+    layer = get_channel_layer()
+    reply_channel = await layer.new_channel(prefix=f"ocpp-reply-{uuid.uuid4().hex[:8]}")
+    await layer.group_send(group_name(charge_point_id), {
+        "type": "ocpp.command", "command_id": command_id, "action": action, "payload": payload,
+        "timeout": timeout, "reply_channel": reply_channel})
+    try:
+        return await asyncio.wait_for(layer.receive(reply_channel), timeout + LAYER_GRACE_SECONDS)
+    except TimeoutError:
+        # Nobody holds the socket (the charger went away, or it lives in another process without Redis).
+        return {"status": "offline", "error": "No server process holding this charger's connection answered"}
+
+
+def _finish(command: RemoteCommand, status: str, *, response=None, error: str = "") -> RemoteCommand:
+    command.status = status
+    command.response = response
+    command.error = error[:500]
+    command.answered_at = timezone.now()
+    command.save(update_fields=["status", "response", "error", "answered_at"])
+    if status != RemoteCommand.Status.ANSWERED:
+        raise CommandFailed(command)
+    return command

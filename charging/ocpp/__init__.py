@@ -1,0 +1,1 @@
+"""The OCPP gateway: the websocket consumer, the per-version handlers and spec-correct framing and errors."""

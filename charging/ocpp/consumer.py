@@ -1,0 +1,160 @@
+"""The websocket front door for chargers: /ocpp/<identity>.
+
+connect() checks the identity and HTTP Basic credentials before accepting, then runs the library ChargePoint's
+read loop as a task fed by a queue. receive() only enqueues: awaiting OCPP work there (or in a channel-layer
+handler) would stop Channels from delivering the next frame, and a call waiting for its answer would deadlock.
+"""
+
+import asyncio
+import base64
+import binascii
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from charging.models import ChargePoint, Organization
+from charging.ocpp.frames import frame_log
+from charging.ocpp.gateway import utc_now
+from charging.ocpp.v16 import ChargePoint16
+from charging.ocpp.v201 import ChargePoint201
+from charging.services import stations
+
+logger = logging.getLogger("csms.ocpp")
+
+SUBPROTOCOLS = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
+
+
+def group_name(charge_point_id: int) -> str:
+    return f"cp.{charge_point_id}"
+
+
+def basic_auth_password(headers: list[tuple[bytes, bytes]], identity: str) -> str | None:
+    """The password of an HTTP Basic header whose user is ``identity`` (security profiles 1 and 2)."""
+    for name, value in headers:
+        if name.lower() != b"authorization":
+            continue
+        scheme, _, encoded = value.decode("latin-1").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return password if user == identity else None
+    return None
+
+
+class _Connection:
+    """What the library's ChargePoint reads from and writes to."""
+
+    def __init__(self, consumer: "OcppConsumer"):
+        self.consumer = consumer
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+
+    async def recv(self) -> str:
+        return await self.queue.get()
+
+    async def send(self, message: str) -> None:
+        await self.consumer.send(text_data=message)
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    station: ChargePoint | None = None
+
+    async def connect(self):
+        identity = self.scope["url_route"]["kwargs"]["identity"]
+        offered = self.scope.get("subprotocols") or []
+        subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
+        self.station = None
+        if subprotocol is None:
+            logger.info("%s: refused, no supported subprotocol in %s", identity, offered)
+            await self.close()
+            return
+        station = await self._find_station(identity)
+        if station is None:
+            logger.info("%s: refused, unknown identity", identity)
+            await self.close()
+            return
+        password = basic_auth_password(self.scope.get("headers", []), identity)
+        if not stations.check_auth_key(station, password):
+            logger.warning("%s: refused, bad or missing Basic credentials", identity)
+            await self.close()
+            return
+        self.station = station
+        self.connection = _Connection(self)
+        self.handler = SUBPROTOCOLS[subprotocol](identity, self.connection,
+                                                 response_timeout=settings.OCPP_DEFAULT_COMMAND_TIMEOUT)
+        self.handler.setup_gateway(station)
+        # One live connection per identity: tell an older one to close before joining the group.
+        await self.channel_layer.group_send(group_name(station.pk), {"type": "ocpp.replaced"})
+        await self.channel_layer.group_add(group_name(station.pk), self.channel_name)
+        await self.accept(subprotocol)
+        await database_sync_to_async(stations.charge_point_seen)(charge_point_id=station.pk, now=utc_now())
+        self.reader = asyncio.ensure_future(self.handler.start())
+
+    @database_sync_to_async
+    def _find_station(self, identity: str) -> ChargePoint | None:
+        station = ChargePoint.objects.filter(identity=identity).first()
+        if station is None and settings.OCPP_AUTO_REGISTER_ORGANIZATION:
+            organization = Organization.objects.filter(slug=settings.OCPP_AUTO_REGISTER_ORGANIZATION).first()
+            if organization is not None:
+                station = stations.charge_point_register(
+                    identity=identity, organization=organization, evses=0, acting_user=None,
+                    registration_status=ChargePoint.RegistrationStatus.PENDING,
+                    reason="Connected with an unknown identity (auto-registration is on)")
+        return station
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.station is None:
+            return
+        if text_data is None:
+            logger.warning("%s: binary frame ignored", self.station.identity)
+            return
+        if len(text_data) > settings.OCPP_MAX_FRAME_BYTES:
+            logger.warning("%s: frame of %d bytes refused", self.station.identity, len(text_data))
+            await self.handler._reply_framework_error("-1", "Frame too large")
+            return
+        self.connection.queue.put_nowait(text_data)
+
+    async def disconnect(self, code):
+        if self.station is None:
+            return
+        reader = getattr(self, "reader", None)
+        if reader is not None:
+            reader.cancel()
+        await self.channel_layer.group_discard(group_name(self.station.pk), self.channel_name)
+        await frame_log.flush()
+        if not getattr(self, "replaced", False):
+            await database_sync_to_async(stations.charge_point_disconnected)(
+                charge_point_id=self.station.pk, now=utc_now())
+
+    # --- channel-layer events ---------------------------------------------------------------------------------
+    async def ocpp_replaced(self, event):
+        if getattr(self, "reader", None) is None:
+            return
+        logger.info("%s: replaced by a new connection", self.station.identity)
+        self.replaced = True
+        await self.close(code=4000)
+
+    async def ocpp_command(self, event):
+        # Never await the call here: this handler blocks delivery of further events (and the answer itself).
+        task = asyncio.ensure_future(self._run_command(event))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _run_command(self, event):
+        reply = {"type": "ocpp.reply", "command_id": event["command_id"]}
+        try:
+            result = await self.handler.call_raw(event["action"], event["payload"], event["timeout"])
+        except TimeoutError:
+            reply.update(status="timeout")
+        except Exception as exc:  # a refused payload (CallError) or a closed socket
+            reply.update(status="refused", error=getattr(exc, "description", None) or str(exc))
+        else:
+            if result.ok:
+                reply.update(status="answered", payload=result.payload)
+            else:
+                reply.update(status="call_error", error=f"{result.error_code}: {result.error_description}",
+                             payload=result.error_details)
+        await self.channel_layer.send(event["reply_channel"], reply)

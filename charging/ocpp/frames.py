@@ -1,0 +1,64 @@
+"""The OCPP frame log, written in batches so logging every frame costs no DB round trip per message."""
+
+import asyncio
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import timezone
+
+from charging.models import ChargePoint, OcppFrame
+
+logger = logging.getLogger("csms.ocpp")
+FLUSH_EVERY_SECONDS = 1.0
+FLUSH_AT_FRAMES = 500
+
+
+def _describe(raw: str) -> tuple[int | None, str, str]:
+    """Message type, id and action of a frame, as far as it can be read."""
+    try:
+        message = json.loads(raw)
+    except (ValueError, TypeError):
+        return None, "", ""
+    if not isinstance(message, list) or len(message) < 2:
+        return None, "", ""
+    type_id = message[0] if isinstance(message[0], int) else None
+    action = message[2] if type_id == 2 and len(message) > 2 and isinstance(message[2], str) else ""
+    return type_id, str(message[1])[:64], action[:50]
+
+
+class FrameLog:
+    """Buffers frames in memory and bulk-inserts them from a background task of the event loop."""
+
+    def __init__(self):
+        self._pending: list[OcppFrame] = []
+        self._flusher: asyncio.Task | None = None
+
+    def add(self, station: ChargePoint, direction: str, raw: str) -> None:
+        if not settings.OCPP_FRAME_LOG:
+            return
+        type_id, message_id, action = _describe(raw)
+        self._pending.append(OcppFrame(charge_point_id=station.pk, identity=station.identity, direction=direction,
+                                       message_type=type_id, message_id=message_id, action=action, raw=raw,
+                                       at=timezone.now()))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        deadline = asyncio.get_running_loop().time() + FLUSH_EVERY_SECONDS
+        while self._pending and len(self._pending) < FLUSH_AT_FRAMES \
+                and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            try:
+                await sync_to_async(OcppFrame.objects.bulk_create, thread_sensitive=True)(batch, batch_size=500)
+            except Exception:
+                logger.exception("Could not store %d OCPP frames", len(batch))
+
+
+frame_log = FrameLog()

@@ -1,0 +1,181 @@
+"""What both OCPP versions share on top of the `ocpp` library: framing, spec-correct errors, fast validation,
+the frame log, coalesced last-seen writes and raw outbound calls.
+
+The library's ChargePoint routes incoming CALLs to the ``@on`` handlers. We replace its ``route_message`` because
+it differs from the specifications in ways chargers notice: it answers an unknown action with NotSupported
+(the spec says NotImplemented), uses 2.0.1 error spellings on 1.6, stays silent on unparseable frames (2.0.1 wants
+RpcFrameworkError) and validates with the slow jsonschema Draft4 validator.
+"""
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.messages import Call, CallResult, MessageType
+from ocpp.messages import CallError as LibCallError
+
+from charging.models import ChargePoint
+from charging.ocpp import validation
+from charging.ocpp.errors import CallError, ErrorKind
+from charging.ocpp.frames import frame_log
+from charging.services import stations
+
+logger = logging.getLogger("csms.ocpp")
+
+
+def database(func):
+    """Run an ORM-using function in Django's thread pool (one thread: keeps SQLite writes serialized)."""
+    return sync_to_async(func, thread_sensitive=True)
+
+
+def parse_timestamp(value, *, field: str = "timestamp") -> datetime:
+    """An OCPP date-time as an aware datetime. Chargers that omit the zone mean UTC (a common quirk)."""
+    if not isinstance(value, str):
+        raise CallError(ErrorKind.TYPE, f"{field} must be a date-time string")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError as exc:
+        raise CallError(ErrorKind.PROPERTY, f"{field} '{value[:40]}' is not an RFC 3339 date-time") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class OutboundResult:
+    """What the charger answered to one of our calls."""
+
+    def __init__(self, *, payload: dict | None = None, error_code: str = "", error_description: str = "",
+                 error_details: dict | None = None):
+        self.payload = payload
+        self.error_code = error_code
+        self.error_description = error_description
+        self.error_details = error_details or {}
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_code
+
+
+class GatewayMixin:
+    """Mixed into ``ocpp.v16.ChargePoint`` and ``ocpp.v201.ChargePoint``. ``self.station`` is the ChargePoint row."""
+
+    _ocpp_version: str
+    station: ChargePoint
+
+    def setup_gateway(self, station: ChargePoint) -> None:
+        self.station = station
+        self._last_seen_write = 0.0
+
+    # --- incoming ---------------------------------------------------------------------------------------------
+    async def route_message(self, raw_msg):
+        frame_log.add(self.station, "in", raw_msg)
+        await self._note_seen()
+        try:
+            message = json.loads(raw_msg)
+        except (ValueError, TypeError):
+            await self._reply_framework_error("-1", "Message is not valid JSON")
+            return
+        if not isinstance(message, list) or len(message) < 3 or not isinstance(message[1], str):
+            await self._reply_framework_error("-1", "A message is [MessageTypeId, MessageId, ...]")
+            return
+        type_id, message_id = message[0], message[1]
+        if type_id == MessageType.Call:
+            await self._handle_incoming_call(message)
+        elif type_id == MessageType.CallResult and len(message) == 3:
+            self._response_queue.put_nowait(CallResult(message_id, message[2]))
+        elif type_id == MessageType.CallError and len(message) >= 4:
+            description = message[3] if len(message) > 3 else ""
+            details = message[4] if len(message) > 4 else {}
+            self._response_queue.put_nowait(LibCallError(message_id, message[2], description, details))
+        else:
+            await self._send_error(message_id, CallError(
+                ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"MessageTypeId {type_id!r} is not supported"))
+
+    async def _handle_incoming_call(self, message: list) -> None:
+        message_id = message[1]
+        if len(message) != 4 or not isinstance(message[2], str) or not isinstance(message[3], dict):
+            await self._send_error(message_id, CallError(
+                ErrorKind.FORMAT, "A CALL is [2, MessageId, Action, {payload}]"))
+            return
+        action, payload = message[2], message[3]
+        handlers = self.route_map.get(action)
+        if handlers is None or "_on_action" not in handlers:
+            kind = ErrorKind.NOT_SUPPORTED if validation.known_action(self._ocpp_version, action) else (
+                ErrorKind.NOT_IMPLEMENTED)
+            await self._send_error(message_id, CallError(kind, f"Action {action} is not handled"))
+            return
+        try:
+            validation.validate(self._ocpp_version, action, payload)
+            handler = handlers["_on_action"]
+            response = handler(**camel_to_snake_case(payload))
+            if inspect.isawaitable(response):
+                response = await response
+        except CallError as error:
+            await self._send_error(message_id, error)
+            return
+        except Exception:
+            logger.exception("%s: handler for %s failed", self.station.identity, action)
+            await self._send_error(message_id, CallError(ErrorKind.INTERNAL, "The CSMS could not process this"))
+            return
+        answer = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        if settings.OCPP_VALIDATE_RESPONSES:
+            validation.validate(self._ocpp_version, action, answer, response=True)
+        await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")))
+        after = handlers.get("_after_action")
+        if after is not None:
+            result = after(**camel_to_snake_case(payload))
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                task.add_done_callback(_log_task_failure)
+
+    async def _reply_framework_error(self, message_id: str, description: str) -> None:
+        logger.warning("%s: unparseable frame: %s", self.station.identity, description)
+        await self._send_error(message_id, CallError(ErrorKind.RPC_FRAMEWORK, description))
+
+    async def _send_error(self, message_id: str, error: CallError) -> None:
+        error.for_version(self._ocpp_version)
+        frame = [MessageType.CallError, message_id, error.code, error.description, error.details or {}]
+        await self._send(json.dumps(frame, separators=(",", ":"), default=str))
+
+    async def _send(self, message: str) -> None:
+        frame_log.add(self.station, "out", message)
+        await self._connection.send(message)
+
+    async def _note_seen(self) -> None:
+        # Every frame proves the charger is alive, but writing that on each one would put a DB write on the hot
+        # path; once per OCPP_SEEN_WRITE_INTERVAL is enough for a 2 × heartbeat offline rule.
+        now = time.monotonic()
+        if now - self._last_seen_write >= settings.OCPP_SEEN_WRITE_INTERVAL:
+            self._last_seen_write = now
+            await database(stations.charge_point_seen)(charge_point_id=self.station.pk, now=utc_now())
+
+    # --- outgoing ---------------------------------------------------------------------------------------------
+    async def call_raw(self, action: str, payload: dict, timeout: float) -> OutboundResult:
+        """Send a CALL built from a wire-format payload and wait for the answer (or raise asyncio.TimeoutError)."""
+        validation.validate(self._ocpp_version, action, payload)
+        call = Call(unique_id=str(self._unique_id_generator()), action=action, payload=payload)
+        async with self._call_lock:
+            await self._send(call.to_json())
+            response = await self._get_specific_response(call.unique_id, timeout)
+        if response.message_type_id == MessageType.CallError:
+            return OutboundResult(error_code=response.error_code, error_description=response.error_description,
+                                  error_details=response.error_details)
+        return OutboundResult(payload=response.payload)
+
+
+def _log_task_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("OCPP follow-up task failed", exc_info=task.exception())

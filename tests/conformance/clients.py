@@ -1,0 +1,124 @@
+"""Simulated chargers for the conformance tests, built on the `ocpp` library's ChargePoint (the charger side)."""
+
+import asyncio
+import base64
+import contextlib
+import json
+
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
+from ocpp.v16.enums import Action as Action16
+
+
+def basic_auth(identity: str, key: str) -> dict:
+    token = base64.b64encode(f"{identity}:{key}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class Charger16(ChargePoint16):
+    """Answers every CSMS→charger call; ``answers`` overrides the status it gives per action."""
+
+    def __init__(self, *args, answers: dict | None = None, **kwargs):
+        super().__init__(*args, response_timeout=10, **kwargs)
+        self.answers = answers or {}
+        self.received: list[tuple[str, dict]] = []
+
+    def _status(self, action: str, default: str = "Accepted") -> str:
+        return self.answers.get(action, default)
+
+    def _note(self, action, kwargs):
+        self.received.append((action, kwargs))
+
+    @on(Action16.remote_start_transaction)
+    def on_remote_start(self, id_tag, **kwargs):
+        self._note("RemoteStartTransaction", {"id_tag": id_tag, **kwargs})
+        return result16.RemoteStartTransaction(status=self._status("RemoteStartTransaction"))
+
+    @on(Action16.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id, **kwargs):
+        self._note("RemoteStopTransaction", {"transaction_id": transaction_id})
+        return result16.RemoteStopTransaction(status=self._status("RemoteStopTransaction"))
+
+    @on(Action16.reset)
+    def on_reset(self, type, **kwargs):
+        self._note("Reset", {"type": type})
+        return result16.Reset(status=self._status("Reset"))
+
+    @on(Action16.unlock_connector)
+    def on_unlock(self, connector_id, **kwargs):
+        self._note("UnlockConnector", {"connector_id": connector_id})
+        return result16.UnlockConnector(status=self._status("UnlockConnector", "Unlocked"))
+
+    @on(Action16.change_configuration)
+    def on_change_configuration(self, key, value, **kwargs):
+        self._note("ChangeConfiguration", {"key": key, "value": value})
+        return result16.ChangeConfiguration(status=self._status("ChangeConfiguration"))
+
+    @on(Action16.get_configuration)
+    def on_get_configuration(self, **kwargs):
+        self._note("GetConfiguration", kwargs)
+        return result16.GetConfiguration(
+            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}],
+            unknown_key=[k for k in kwargs.get("key", []) if k != "HeartbeatInterval"] or None)
+
+    @on(Action16.send_local_list)
+    def on_send_local_list(self, list_version, update_type, **kwargs):
+        self._note("SendLocalList", {"list_version": list_version, "update_type": update_type, **kwargs})
+        return result16.SendLocalList(status=self._status("SendLocalList"))
+
+    @on(Action16.get_local_list_version)
+    def on_get_local_list_version(self, **kwargs):
+        return result16.GetLocalListVersion(list_version=7)
+
+    @on(Action16.reserve_now)
+    def on_reserve_now(self, connector_id, expiry_date, id_tag, reservation_id, **kwargs):
+        self._note("ReserveNow", {"reservation_id": reservation_id})
+        return result16.ReserveNow(status=self._status("ReserveNow"))
+
+    @on(Action16.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id, **kwargs):
+        return result16.CancelReservation(status=self._status("CancelReservation"))
+
+    @on(Action16.trigger_message)
+    def on_trigger_message(self, requested_message, **kwargs):
+        self._note("TriggerMessage", {"requested_message": requested_message})
+        return result16.TriggerMessage(status=self._status("TriggerMessage"))
+
+    @on(Action16.change_availability)
+    def on_change_availability(self, connector_id, type, **kwargs):
+        return result16.ChangeAvailability(status=self._status("ChangeAvailability"))
+
+    @on(Action16.clear_cache)
+    def on_clear_cache(self, **kwargs):
+        return result16.ClearCache(status=self._status("ClearCache"))
+
+
+@contextlib.asynccontextmanager
+async def connected(url: str, identity: str, *, version: str = "1.6", key: str | None = None,
+                    charger_class=Charger16, **charger_kwargs):
+    """A charger connected to the CSMS and reading frames, for the length of the block."""
+    headers = basic_auth(identity, key) if key else None
+    async with websockets.connect(f"{url}/ocpp/{identity}", subprotocols=[f"ocpp{version}"],
+                                  additional_headers=headers, open_timeout=10) as socket:
+        charger = charger_class(identity, socket, **charger_kwargs)
+        reader = asyncio.create_task(charger.start())
+        try:
+            yield charger
+        finally:
+            reader.cancel()
+
+
+@contextlib.asynccontextmanager
+async def raw_socket(url: str, identity: str, *, version: str = "1.6", key: str | None = None):
+    headers = basic_auth(identity, key) if key else None
+    async with websockets.connect(f"{url}/ocpp/{identity}", subprotocols=[f"ocpp{version}"],
+                                  additional_headers=headers, open_timeout=10) as socket:
+        yield socket
+
+
+async def exchange(socket, frame) -> list:
+    """Send one frame (a list, or raw text) and return the CSMS's answer."""
+    await socket.send(frame if isinstance(frame, str) else json.dumps(frame))
+    return json.loads(await asyncio.wait_for(socket.recv(), 10))
