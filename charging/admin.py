@@ -19,6 +19,7 @@ from charging.models import (
     OrphanTransactionStop,
     RemoteCommand,
     Reservation,
+    StationEvent,
 )
 
 # Path from each model offered in a choice list to its Organization.
@@ -183,6 +184,16 @@ class AuthorizationAttemptAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     search_fields = ["id_token_uid", "charge_point__identity", "reason"]
     date_hierarchy = "at"
     list_select_related = ["charge_point", "evse__charge_point"]
+
+
+@admin.register(StationEvent)
+class StationEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    organization_field = "charge_point__organization"
+    list_display = ["at", "charge_point", "kind", "code"]
+    list_filter = ["kind"]
+    search_fields = ["charge_point__identity", "code"]
+    date_hierarchy = "at"
+    list_select_related = ["charge_point"]
 
 
 @admin.register(OrphanTransactionStop)

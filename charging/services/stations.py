@@ -47,10 +47,12 @@ def generate_auth_key() -> str:
 @transaction.atomic
 def charge_point_register(*, identity: str, organization: Organization, evses: int = 1, auth_key: str | None = None,
                           display_name: str = "", registration_status: str = ChargePoint.RegistrationStatus.ACCEPTED,
-                          acting_user: User | None, reason: str) -> ChargePoint:
-    """Register a charger with its EVSEs (one connector each). ``auth_key`` None: no Basic auth required."""
+                          acting_user: User | None, reason: str, **details) -> ChargePoint:
+    """Register a charger with its EVSEs (one connector each). ``auth_key`` None: no Basic auth required.
+
+    ``details`` are further ChargePoint fields (location, system_name, locked_box...)."""
     charge_point = ChargePoint(identity=identity, organization=organization, display_name=display_name,
-                               registration_status=registration_status,
+                               registration_status=registration_status, **details,
                                auth_key_hash=hash_auth_key(auth_key) if auth_key else "")
     charge_point.full_clean()
     charge_point.save()

@@ -3,6 +3,7 @@ from django.core.management import call_command
 
 from accounts.models import AuditLogEntry, IdToken, Membership, Organization, User, UserGroup
 from accounts.tenancy import is_operator_staff
+from charging.models import ChargePoint
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,9 @@ def test_demo_data_loads_once_and_reruns_change_nothing(settings, tmp_path, caps
     assert Membership.objects.filter(organization=solrosen).count() == 30
     assert IdToken.objects.filter(organization=solrosen, user__isnull=False).count() == 30
     assert UserGroup.objects.filter(organization=solrosen).count() == 2
+    names = list(ChargePoint.objects.filter(organization=solrosen).order_by("display_name").values_list(
+        "display_name", flat=True))
+    assert names == [f"Laddplats {n:02d}" for n in range(1, 13)]
     assert is_operator_staff(User.objects.get(email="admin@example.com"))
     password = (tmp_path / "demo-admin-password").read_text()
     assert f"admin@example.com / {password}" in first

@@ -1,4 +1,5 @@
-"""Load demo data: the operator, two housing associations with residents, tags and groups, and logins.
+"""Load demo data: the operator, two housing associations with residents, tags, groups and charge points, and
+logins.
 
 Idempotent: run it on every start; rows that exist are left as they are. Everything is created through the
 services, so the audit log shows it as the system's doing with the reason "Demo data".
@@ -17,6 +18,9 @@ from accounts.services.groups import user_group_add_members, user_group_create
 from accounts.services.organizations import organization_create, user_grant_admin_access
 from accounts.services.tokens import id_token_issue
 from accounts.services.users import membership_change_role, user_invite
+from charging.models import ChargePoint, Location
+from charging.services.locations import location_create
+from charging.services.stations import charge_point_register
 
 REASON = "Demo data"
 FIRST_NAMES = ["Anna", "Erik", "Maria", "Lars", "Karin", "Johan", "Eva", "Anders", "Sara", "Per", "Lena",
@@ -29,6 +33,11 @@ LAST_NAMES = ["Andersson", "Johansson", "Karlsson", "Nilsson", "Eriksson", "Lars
 ASCII_LETTERS = str.maketrans("åäö", "aao")
 SOLROSEN_RESIDENTS = 30
 TALLBACKEN_RESIDENTS = 6
+
+DEMO_CHARGE_POINTS = [("ZPR164844", "1000441"), ("ZPR167324", "1000442"), ("ZPR167431", "1000443"),
+                      ("ZPR167874", "1000444"), ("ZPR167197", "1000445"), ("ZPR167196", "1000446"),
+                      ("ZPR167279", "1000447"), ("ZPR167313", "1000448"), ("ZPR166800", "1000449"),
+                      ("ZPR167445", "1000450"), ("ZPR167980", "1000451"), ("ZPR167953", "1000452")]
 
 ORGANIZATIONS = [
     {"slug": "operator", "kind": Organization.Kind.OPERATOR, "name": "Laddnät Norden AB",
@@ -73,6 +82,7 @@ class Command(BaseCommand):
         self.residents(orgs["brf-tallbacken"], TALLBACKEN_RESIDENTS, first_mobile=605 + SOLROSEN_RESIDENTS)
         self.groups(orgs["brf-solrosen"], residents)
         self.board_member(orgs["brf-solrosen"], residents[0], board_password)
+        self.charge_points(orgs["brf-solrosen"])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(f"  Admin login (operator support): {base}/admin/  admin@example.com / {admin_password}")
@@ -118,6 +128,17 @@ class Command(BaseCommand):
             group = UserGroup.objects.filter(organization=organization, name=name).first() or user_group_create(
                 organization=organization, name=name, acting_user=None, reason=REASON)
             user_group_add_members(group=group, users=members, acting_user=None, reason=REASON)
+
+    def charge_points(self, organization: Organization) -> None:
+        """The brochure's station list: Laddplats 01–12, no Basic auth so simulated chargers can connect."""
+        location = Location.objects.filter(organization=organization).first() or location_create(
+            organization=organization, name="Garage Solrosvägen 4", street_address="Solrosvägen 4",
+            postal_code="126 52", city="Hägersten", acting_user=None, reason=REASON)
+        for number, (identity, system_name) in enumerate(DEMO_CHARGE_POINTS, start=1):
+            if not ChargePoint.objects.filter(identity=identity).exists():
+                charge_point_register(identity=identity, organization=organization, evses=1,
+                                      display_name=f"Laddplats {number:02d}", system_name=system_name,
+                                      location=location, locked_box=True, acting_user=None, reason=REASON)
 
     def board_member(self, organization: Organization, user: User, password: str) -> None:
         membership = Membership.objects.get(user=user, organization=organization)
