@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connection
 from ocpp.v16 import call
 
 from accounts.models import IdToken
@@ -46,7 +47,16 @@ def station(db):
 
 
 def db(func, *args, **kwargs):
-    return sync_to_async(func, thread_sensitive=True)(*args, **kwargs)
+    """Run ORM code from an async test in a worker thread, closing that thread's connection afterwards (an open
+    one would keep PostgreSQL from dropping the test database)."""
+
+    def run():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return sync_to_async(run, thread_sensitive=True)()
 
 
 def boot():
