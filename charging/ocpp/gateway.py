@@ -94,12 +94,18 @@ class GatewayMixin:
         type_id, message_id = message[0], message[1]
         if type_id == MessageType.Call:
             await self._handle_incoming_call(message)
-        elif type_id == MessageType.CallResult and len(message) == 3:
-            self._response_queue.put_nowait(CallResult(message_id, message[2]))
-        elif type_id == MessageType.CallError and len(message) >= 4:
-            description = message[3] if len(message) > 3 else ""
-            details = message[4] if len(message) > 4 else {}
-            self._response_queue.put_nowait(LibCallError(message_id, message[2], description, details))
+        elif type_id == MessageType.CallResult:
+            if len(message) == 3:
+                self._response_queue.put_nowait(CallResult(message_id, message[2]))
+            else:
+                # Errors only ever answer requests: a broken answer is logged and dropped.
+                logger.warning("%s: malformed CALLRESULT dropped: %s", self.station.identity, raw_msg[:200])
+        elif type_id == MessageType.CallError:
+            if len(message) >= 4:
+                details = message[4] if len(message) > 4 else {}
+                self._response_queue.put_nowait(LibCallError(message_id, message[2], message[3], details))
+            else:
+                logger.warning("%s: malformed CALLERROR dropped: %s", self.station.identity, raw_msg[:200])
         else:
             await self._send_error(message_id, CallError(
                 ErrorKind.MESSAGE_TYPE_NOT_SUPPORTED, f"MessageTypeId {type_id!r} is not supported"))
@@ -117,12 +123,15 @@ class GatewayMixin:
                 ErrorKind.NOT_IMPLEMENTED)
             await self._send_error(message_id, CallError(kind, f"Action {action} is not handled"))
             return
+        arguments = _handler_arguments(payload)
         try:
             validation.validate(self._ocpp_version, action, payload)
-            handler = handlers["_on_action"]
-            response = handler(**camel_to_snake_case(payload))
+            response = handlers["_on_action"](**arguments)
             if inspect.isawaitable(response):
                 response = await response
+            answer = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+            if settings.OCPP_VALIDATE_RESPONSES:
+                validation.validate(self._ocpp_version, action, answer, response=True)
         except CallError as error:
             await self._send_error(message_id, error)
             return
@@ -130,13 +139,10 @@ class GatewayMixin:
             logger.exception("%s: handler for %s failed", self.station.identity, action)
             await self._send_error(message_id, CallError(ErrorKind.INTERNAL, "The CSMS could not process this"))
             return
-        answer = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
-        if settings.OCPP_VALIDATE_RESPONSES:
-            validation.validate(self._ocpp_version, action, answer, response=True)
         await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")))
         after = handlers.get("_after_action")
         if after is not None:
-            result = after(**camel_to_snake_case(payload))
+            result = after(**arguments)
             if inspect.isawaitable(result):
                 task = asyncio.ensure_future(result)
                 task.add_done_callback(_log_task_failure)
@@ -174,6 +180,18 @@ class GatewayMixin:
             return OutboundResult(error_code=response.error_code, error_description=response.error_description,
                                   error_details=response.error_details)
         return OutboundResult(payload=response.payload)
+
+
+# Free-form vendor content is passed on exactly as the charger sent it, not with its keys renamed.
+_VERBATIM_FIELDS = {"data": "data", "customData": "custom_data"}
+
+
+def _handler_arguments(payload: dict) -> dict:
+    arguments = camel_to_snake_case(payload)
+    for wire_name, argument in _VERBATIM_FIELDS.items():
+        if wire_name in payload:
+            arguments[argument] = payload[wire_name]
+    return arguments
 
 
 def _log_task_failure(task: asyncio.Task) -> None:

@@ -10,6 +10,9 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+from ocpp.v201.enums import Action as Action201
 
 
 def basic_auth(identity: str, key: str) -> dict:
@@ -122,3 +125,34 @@ async def exchange(socket, frame) -> list:
     """Send one frame (a list, or raw text) and return the CSMS's answer."""
     await socket.send(frame if isinstance(frame, str) else json.dumps(frame))
     return json.loads(await asyncio.wait_for(socket.recv(), 10))
+
+
+class Charger201(ChargePoint201):
+    """An OCPP 2.0.1 charging station answering the CSMS's calls."""
+
+    def __init__(self, *args, answers: dict | None = None, **kwargs):
+        super().__init__(*args, response_timeout=10, **kwargs)
+        self.answers = answers or {}
+        self.received: list[tuple[str, dict]] = []
+
+    @on(Action201.request_start_transaction)
+    def on_request_start(self, id_token, remote_start_id, **kwargs):
+        self.received.append(("RequestStartTransaction", {"id_token": id_token, "remote_start_id": remote_start_id}))
+        return result201.RequestStartTransaction(status=self.answers.get("RequestStartTransaction", "Accepted"))
+
+    @on(Action201.request_stop_transaction)
+    def on_request_stop(self, transaction_id, **kwargs):
+        self.received.append(("RequestStopTransaction", {"transaction_id": transaction_id}))
+        return result201.RequestStopTransaction(status="Accepted")
+
+    @on(Action201.get_variables)
+    def on_get_variables(self, get_variable_data, **kwargs):
+        self.received.append(("GetVariables", {"get_variable_data": get_variable_data}))
+        return result201.GetVariables(get_variable_result=[
+            {"attribute_status": "Accepted", "component": item["component"], "variable": item["variable"],
+             "attribute_value": "300"} for item in get_variable_data])
+
+    @on(Action201.reset)
+    def on_reset(self, type, **kwargs):
+        self.received.append(("Reset", {"type": type}))
+        return result201.Reset(status="Accepted")

@@ -342,9 +342,11 @@ async def test_a_new_connection_replaces_the_old_one(csms_server, station):
         await first.call(boot())
         async with connected(csms_server, station.identity, key=KEY) as second:
             await second.call(call.Heartbeat())
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(first._connection.wait_closed(), 5)
             assert first._connection.close_code == 4000
-        assert (await db(ChargePoint.objects.get, pk=station.pk)).is_connected
+            # The replaced connection's goodbye does not mark the charger as gone.
+            assert (await db(ChargePoint.objects.get, pk=station.pk)).is_connected
+            assert (await second.call(call.Heartbeat())).current_time
 
 
 def test_ocpp_call_from_another_process_reaches_the_charger(csms_server, station, redis_url):
