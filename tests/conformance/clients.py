@@ -97,6 +97,31 @@ class Charger16(ChargePoint16):
     def on_clear_cache(self, **kwargs):
         return result16.ClearCache(status=self._status("ClearCache"))
 
+    @on(Action16.get_diagnostics)
+    def on_get_diagnostics(self, location, **kwargs):
+        return result16.GetDiagnostics(file_name="diagnostics.zip")
+
+    @on(Action16.update_firmware)
+    def on_update_firmware(self, location, retrieve_date, **kwargs):
+        return result16.UpdateFirmware()
+
+    @on(Action16.set_charging_profile)
+    def on_set_charging_profile(self, connector_id, cs_charging_profiles, **kwargs):
+        self._note("SetChargingProfile", {"connector_id": connector_id, "profile": cs_charging_profiles})
+        return result16.SetChargingProfile(status=self._status("SetChargingProfile"))
+
+    @on(Action16.clear_charging_profile)
+    def on_clear_charging_profile(self, **kwargs):
+        return result16.ClearChargingProfile(status=self._status("ClearChargingProfile"))
+
+    @on(Action16.get_composite_schedule)
+    def on_get_composite_schedule(self, connector_id, duration, **kwargs):
+        return result16.GetCompositeSchedule(status="Accepted", connector_id=connector_id)
+
+    @on(Action16.data_transfer)
+    def on_data_transfer(self, vendor_id, **kwargs):
+        return result16.DataTransfer(status="UnknownVendorId")
+
 
 @contextlib.asynccontextmanager
 async def connected(url: str, identity: str, *, version: str = "1.6", key: str | None = None,

@@ -210,6 +210,16 @@ async def test_a_command_to_an_offline_charger_fails_fast(csms_server, station, 
         ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}, {"status": "Accepted"}),
         ("ChangeAvailability", {"connectorId": 0, "type": "Inoperative"}, {"status": "Accepted"}),
         ("ClearCache", {}, {"status": "Accepted"}),
+        ("GetDiagnostics", {"location": "ftp://diag.example.com/"}, {"fileName": "diagnostics.zip"}),
+        ("UpdateFirmware", {"location": "https://fw.example.com/1.3.bin", "retrieveDate": "2030-01-01T00:00:00Z"},
+         {}),
+        ("SetChargingProfile", {"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 3, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 16.1}]}}}, {"status": "Accepted"}),
+        ("ClearChargingProfile", {"id": 3}, {"status": "Accepted"}),
+        ("GetCompositeSchedule", {"connectorId": 1, "duration": 3600}, {"status": "Accepted", "connectorId": 1}),
+        ("DataTransfer", {"vendorId": "com.example"}, {"status": "UnknownVendorId"}),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
