@@ -221,5 +221,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "INFO"},
+        # The ocpp library logs every frame at INFO; the frame log (OcppFrame) already keeps them.
+        "ocpp": {"level": env.str("OCPP_LIBRARY_LOG_LEVEL", default="WARNING")},
     },
 }

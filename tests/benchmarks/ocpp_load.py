@@ -536,6 +536,13 @@ class CsmsTarget(Target):
                 print(f"  [{self.name}] server log: {len(problems)} warning/error line(s), e.g.:")
                 for line in problems[:5]:
                     print(f"    {line[:200]}")
+                if "Traceback (most recent call last):" in tail:
+                    first = tail.index("Traceback (most recent call last):")
+                    print("  first traceback (last lines):")
+                    end = next((i for i in range(first + 1, len(tail)) if not tail[i].startswith((" ", "Traceback"))),
+                               len(tail) - 1)
+                    for line in tail[max(first, end - 12):end + 1]:
+                        print(f"    {line[:200]}")
         stop(self.redis)
         if self.database_created:
             drop_database()
