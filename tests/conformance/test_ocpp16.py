@@ -381,3 +381,24 @@ def _database_url() -> str:
     from tests.conformance.conftest import _database_url as url
 
     return url()
+
+
+async def test_a_reservation_is_held_by_the_charger_and_used_by_the_next_start(csms_server, station, server_settings):
+    from charging.models import Reservation
+    from charging.services.reservations import reservation_create
+
+    async with connected(csms_server, station.identity, key=KEY) as charger:
+        await charger.call(boot())
+        cp = await db(ChargePoint.objects.get, pk=station.pk)
+        evse = await db(cp.evses.get, evse_id=1)
+        now = datetime.now(UTC)
+        reservation = await db(reservation_create, charge_point=cp, evse=evse, uid="04a23b1c",
+                               expires_at=now + timedelta(minutes=15), acting_user=None, reason="Booked in app",
+                               now=now)
+        assert reservation.status == Reservation.Status.ACCEPTED
+        assert charger.received == [("ReserveNow", {"reservation_id": reservation.pk})]
+        await charger.call(call.StartTransaction(connector_id=1, id_tag="04A23B1C", meter_start=0, timestamp=ts(),
+                                                 reservation_id=reservation.pk))
+    assert (await db(Reservation.objects.get, pk=reservation.pk)).status == Reservation.Status.USED
+    session = await db(ChargingSession.objects.get)
+    assert session.reservation_id == reservation.pk
