@@ -1,17 +1,13 @@
-"""Recording what a charger reports outside sessions and statuses (firmware, diagnostics, security...)."""
+"""The gateway's shorthand for recording station events from either OCPP version."""
 
 from datetime import datetime
 
-from charging.models import ChargePoint, StationEvent
+from charging.models import ChargePoint
 from charging.ocpp.gateway import database, utc_now
-
-
-def _record(station: ChargePoint, kind: str, code: str, details: dict, at: datetime, status_fields: dict) -> None:
-    StationEvent.objects.create(charge_point=station, kind=kind, code=str(code)[:100], details=details, at=at)
-    if status_fields:
-        ChargePoint.objects.filter(pk=station.pk).update(**{k: str(v)[:40] for k, v in status_fields.items()})
+from charging.services.events import station_event_record
 
 
 async def record(station: ChargePoint, kind: str, code: str, details: dict, *, at: datetime | None = None,
                  **status_fields) -> None:
-    await database(_record)(station, kind, code, details, at or utc_now(), status_fields)
+    await database(station_event_record)(charge_point=station, kind=kind, code=code, details=details,
+                                         at=at or utc_now(), status_fields=status_fields)
