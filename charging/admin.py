@@ -3,9 +3,10 @@ sessions, meter samples, reservations, commands, the OCPP frame log and the auth
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.admin_base import AuditedAdmin, TenantScopedAdmin, TenantScopedInline
+from accounts.admin_base import AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
 from accounts.tenancy import scope
 from charging.models import (
     AuthorizationAttempt,
@@ -21,6 +22,7 @@ from charging.models import (
     Reservation,
     StationEvent,
 )
+from charging.services import stations
 
 # Path from each model offered in a choice list to its Organization.
 _ORGANIZATION_PATHS = {
@@ -86,6 +88,14 @@ class LocationAdmin(AuditedAdmin):
     list_select_related = ["organization"]
 
 
+def _new_auth_key(charge_point, request, reason):
+    key = stations.generate_auth_key()
+    stations.charge_point_set_auth_key(charge_point=charge_point, auth_key=key, acting_user=request.user,
+                                       reason=reason)
+    return _("%(cp)s: new AuthorizationKey %(key)s — set it in the charger now, it is not shown again.") % {
+        "cp": charge_point, "key": key}
+
+
 @admin.register(ChargePoint)
 class ChargePointAdmin(ChargingChoicesMixin, AuditedAdmin):
     list_display = ["identity", "display_name", "organization", "location", "status", "is_connected",
@@ -97,6 +107,14 @@ class ChargePointAdmin(ChargingChoicesMixin, AuditedAdmin):
     readonly_fields = ["vendor", "model", "firmware_version", "ocpp_version", "is_connected", "last_seen_at",
                        "last_boot_at", "status", "error_code", "device_model", "created_at"]
     inlines = [EvseInline]
+    actions = ["new_auth_key"]
+
+    new_auth_key = action_with_reason(
+        description=gettext_lazy("Generate a new AuthorizationKey (HTTP Basic password)"),
+        permissions=["set_auth_key"], apply=_new_auth_key)
+
+    def has_set_auth_key_permission(self, request):
+        return self.operator_only(request)
 
 
 @admin.register(Evse)

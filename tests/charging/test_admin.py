@@ -113,3 +113,40 @@ def test_a_board_with_view_permission_sees_only_its_own_charge_points(client, br
     response = client.get(_url(ChargePoint, "changelist"))
     assert response.status_code == 200
     assert [cp.identity for cp in response.context["cl"].result_list] == ["BRFA-01"]
+
+
+def test_support_sets_a_new_authorization_key_shown_once(client, operator_staff):
+    import re
+
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    from accounts.models import AuditLogEntry
+    from charging.models import ChargePoint
+    from charging.services.stations import charge_point_register, check_auth_key
+    from tests.accounts.factories import OrganizationFactory
+
+    charge_point = charge_point_register(identity="AUTO-1", organization=OrganizationFactory(), acting_user=None,
+                                         reason="auto-registered")
+    client.force_login(operator_staff)
+    response = client.post(reverse("admin:charging_chargepoint_changelist"), {
+        "action": "new_auth_key", ACTION_CHECKBOX_NAME: [charge_point.pk], "apply": "1",
+        "reason": "Commissioning ticket 88"}, follow=True)
+    shown = " ".join(str(m) for m in response.context["messages"])
+    key = re.search(r"AuthorizationKey (\S+)", shown).group(1)
+    assert check_auth_key(ChargePoint.objects.get(pk=charge_point.pk), key)
+    assert AuditLogEntry.objects.get(action="chargepoint.auth_key_changed").reason == "Commissioning ticket 88"
+
+
+def test_board_members_see_their_stations_through_their_group(client, brf_a, brf_b):
+    from django.urls import reverse
+
+    from charging.services.stations import charge_point_register
+
+    own = charge_point_register(identity="A-1", organization=brf_a.org, acting_user=None, reason="x")
+    charge_point_register(identity="B-1", organization=brf_b.org, acting_user=None, reason="x")
+    client.force_login(brf_a.board)
+    response = client.get(reverse("admin:charging_chargepoint_changelist"))
+    assert response.status_code == 200
+    assert [cp.pk for cp in response.context["cl"].queryset] == [own.pk]
+    assert client.get(reverse("admin:charging_ocppframe_changelist")).status_code == 403
