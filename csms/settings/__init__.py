@@ -108,7 +108,12 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # redis-py 8 times reads out after 5 s by default, exactly as long as channels_redis blocks waiting for
+            # a message: an idle charger's consumer would then die. Let the blocking read take as long as it needs.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL

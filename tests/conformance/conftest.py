@@ -91,7 +91,7 @@ def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory)
 def server_settings(settings, redis_url):
     """Point this process's channel layer at the server's, so charging.commands.send reaches it."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                           "CONFIG": {"hosts": [redis_url]}}}
+                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
     from channels.layers import channel_layers
 
     channel_layers.backends.clear()

@@ -402,3 +402,15 @@ async def test_a_reservation_is_held_by_the_charger_and_used_by_the_next_start(c
     assert (await db(Reservation.objects.get, pk=reservation.pk)).status == Reservation.Status.USED
     session = await db(ChargingSession.objects.get)
     assert session.reservation_id == reservation.pk
+
+
+async def test_an_idle_charger_stays_connected_and_reachable(csms_server, station, server_settings):
+    # The Redis channel layer blocks for 5 s per read: a read timeout of the same length used to kill idle sockets.
+    async with connected(csms_server, station.identity, key=KEY) as charger:
+        await charger.call(boot())
+        await asyncio.sleep(12)
+        assert charger._connection.close_code is None
+        cp = await db(ChargePoint.objects.get, pk=station.pk)
+        command = await db(commands.send, charge_point=cp, action="ClearCache", payload={}, acting_user=None,
+                           reason="x")
+        assert command.response == {"status": "Accepted"}
