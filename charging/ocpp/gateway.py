@@ -22,9 +22,9 @@ from ocpp.messages import CallError as LibCallError
 
 from charging.models import ChargePoint
 from charging.ocpp import validation
+from charging.ocpp.batching import seen_tracker
 from charging.ocpp.errors import CallError, ErrorKind
 from charging.ocpp.frames import frame_log
-from charging.services import stations
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -82,7 +82,7 @@ class GatewayMixin:
     # --- incoming ---------------------------------------------------------------------------------------------
     async def route_message(self, raw_msg):
         frame_log.add(self.station, "in", raw_msg)
-        await self._note_seen()
+        self._note_seen()
         try:
             message = json.loads(raw_msg)
         except (ValueError, TypeError):
@@ -160,13 +160,13 @@ class GatewayMixin:
         frame_log.add(self.station, "out", message)
         await self._connection.send(message)
 
-    async def _note_seen(self) -> None:
+    def _note_seen(self) -> None:
         # Every frame proves the charger is alive, but writing that on each one would put a DB write on the hot
         # path; once per OCPP_SEEN_WRITE_INTERVAL is enough for a 2 × heartbeat offline rule.
         now = time.monotonic()
         if now - self._last_seen_write >= settings.OCPP_SEEN_WRITE_INTERVAL:
             self._last_seen_write = now
-            await database(stations.charge_point_seen)(charge_point_id=self.station.pk, now=utc_now())
+            seen_tracker.mark(self.station.pk)
 
     # --- outgoing ---------------------------------------------------------------------------------------------
     async def call_raw(self, action: str, payload: dict, timeout: float) -> OutboundResult:

@@ -16,11 +16,12 @@ from ocpp.v16.enums import (
 
 from charging.models import StationEvent
 from charging.ocpp import events
+from charging.ocpp.batching import readings_writer
 from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, utc_now
 from charging.ocpp.readings import readings_from_meter_values
 from charging.services import stations
 from charging.services.authorization import Authorization, AuthStatus, authorize
-from charging.services.sessions import record_transaction_readings, start_session, stop_session
+from charging.services.sessions import ReadingsEntry, start_session, stop_session
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -105,14 +106,10 @@ class ChargePoint16(GatewayMixin, LibraryChargePoint):
     async def on_meter_values(self, connector_id, meter_value, **kwargs):
         readings = readings_from_meter_values(meter_value)
         transaction_id = kwargs.get("transaction_id")
-        await database(self._meter_values)(connector_id, transaction_id, readings)
+        await readings_writer.submit(ReadingsEntry(
+            charge_point_id=self.station.pk, readings=readings, evse_number=connector_id or None,
+            transaction_id=str(transaction_id) if transaction_id is not None else None))
         return call_result.MeterValues()
-
-    def _meter_values(self, connector_id, transaction_id, readings):
-        evse = stations.ensure_evse(charge_point=self.station, evse_id=connector_id) if connector_id else None
-        record_transaction_readings(charge_point=self.station, evse=evse,
-                                    transaction_id=str(transaction_id) if transaction_id is not None else None,
-                                    readings=readings)
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id, **kwargs):

@@ -22,12 +22,14 @@ from ocpp.v201.enums import (
 
 from charging.models import Reservation, StationEvent
 from charging.ocpp import events
+from charging.ocpp.batching import readings_writer
 from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, utc_now
 from charging.ocpp.readings import readings_from_meter_values
 from charging.services import stations
 from charging.services.authorization import Authorization, AuthStatus, authorize
 from charging.services.sessions import (
     MeterReading,
+    ReadingsEntry,
     authorize_session,
     baseline_from_readings,
     record_transaction_readings,
@@ -162,12 +164,9 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
         readings = readings_from_meter_values(meter_value)
-        await database(self._meter_values)(evse_id, readings)
+        await readings_writer.submit(ReadingsEntry(charge_point_id=self.station.pk, readings=readings,
+                                                   evse_number=evse_id or None))
         return call_result.MeterValues()
-
-    def _meter_values(self, evse_id, readings):
-        evse = stations.ensure_evse(charge_point=self.station, evse_id=evse_id) if evse_id else None
-        record_transaction_readings(charge_point=self.station, transaction_id=None, evse=evse, readings=readings)
 
     @on(Action.notify_report)
     async def on_notify_report(self, request_id, generated_at, seq_no, **kwargs):

@@ -10,7 +10,15 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from charging.models import ChargePoint, ChargingSession, Evse, MeterSample, OrphanTransactionStop, Reservation
+from charging.models import (
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    Evse,
+    MeterSample,
+    OrphanTransactionStop,
+    Reservation,
+)
 from charging.services.authorization import Authorization, AuthStatus, authorize
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -175,39 +183,117 @@ def close_zombie_sessions(*, charge_point: ChargePoint, evse: Evse | None, at: d
     return count
 
 
+@dataclass(frozen=True)
+class ReadingsEntry:
+    """Readings one message brought: for a transaction (``transaction_id``) or, without one, for an EVSE number."""
+
+    charge_point_id: int
+    readings: list[MeterReading]
+    transaction_id: str | None = None
+    evse_number: int | None = None
+    seq_no: int | None = None
+
+
+def _sample_key(session_id, evse_id, reading: MeterReading) -> tuple:
+    return (session_id, evse_id, reading.timestamp, reading.measurand, reading.phase, reading.location,
+            reading.context)
+
+
+@transaction.atomic
+def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
+    """Store the readings of many messages in one transaction, skipping ones already stored (replays), and keep
+    each session's energy and last seqNo up to date. Returns how many readings each entry added.
+
+    The gateway gathers the messages of all its chargers that arrive while the previous batch is being written
+    (group commit), so a busy server writes a few large batches instead of many small ones.
+    """
+    keys = {(e.charge_point_id, e.transaction_id) for e in entries if e.transaction_id}
+    sessions = {}
+    if keys:
+        for session in ChargingSession.objects.filter(
+                charge_point_id__in={cp for cp, _ in keys}, transaction_id__in={tx for _, tx in keys}).only(
+                "pk", "charge_point_id", "transaction_id", "evse_id", "meter_start_wh", "energy_wh", "status",
+                "last_seq_no"):
+            sessions[(session.charge_point_id, session.transaction_id)] = session
+    evse_ids = _evse_ids({(e.charge_point_id, e.evse_number) for e in entries
+                          if (e.charge_point_id, e.transaction_id) not in sessions and e.evse_number})
+    times = {r.timestamp for e in entries for r in e.readings}
+    session_pks = {s.pk for s in sessions.values()}
+    existing = set()
+    if session_pks and times:
+        existing |= {(row[0], None, *row[1:]) for row in MeterSample.objects.filter(
+            session_id__in=session_pks, timestamp__in=times).values_list(
+            "session_id", "timestamp", "measurand", "phase", "location", "context")}
+    if evse_ids and times:
+        existing |= {(None, *row) for row in MeterSample.objects.filter(
+            evse_id__in=set(evse_ids.values()), session__isnull=True, timestamp__in=times).values_list(
+            "evse_id", "timestamp", "measurand", "phase", "location", "context")}
+    rows, added, progress = [], [], {}
+    for entry in entries:
+        session = sessions.get((entry.charge_point_id, entry.transaction_id))
+        evse_id = session.evse_id if session else evse_ids.get((entry.charge_point_id, entry.evse_number))
+        count = 0
+        for reading in entry.readings:
+            key = _sample_key(session.pk if session else None, None if session else evse_id, reading)
+            if key in existing:
+                continue
+            existing.add(key)
+            count += 1
+            rows.append(MeterSample(
+                charge_point_id=entry.charge_point_id, evse_id=evse_id, session=session,
+                timestamp=reading.timestamp, measurand=reading.measurand, phase=reading.phase,
+                location=reading.location, context=reading.context, unit=reading.unit, value=reading.value,
+                signed_data=reading.signed_data, signing_method=reading.signing_method,
+                encoding_method=reading.encoding_method, public_key=reading.public_key))
+            if session is not None and session.status == ChargingSession.Status.ACTIVE and reading.is_energy_register:
+                energy = max(0, int(reading.value.to_integral_value()) - session.meter_start_wh)
+                if energy > progress.get(session.pk, {}).get("energy_wh", session.energy_wh):
+                    progress.setdefault(session.pk, {})["energy_wh"] = energy
+        if session is not None and entry.seq_no is not None and entry.seq_no > max(
+                progress.get(session.pk, {}).get("last_seq_no", -1),
+                session.last_seq_no if session.last_seq_no is not None else -1):
+            progress.setdefault(session.pk, {})["last_seq_no"] = entry.seq_no
+        added.append(count)
+    MeterSample.objects.bulk_create(rows, batch_size=500)
+    for session_pk, fields in progress.items():
+        ChargingSession.objects.filter(pk=session_pk).update(**fields)
+    return added
+
+
+def _evse_ids(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """Primary keys of the EVSEs numbered ``(charge_point_id, evse_number)``, creating any a charger reports new."""
+    if not keys:
+        return {}
+    found = {(cp, number): pk for cp, number, pk in Evse.objects.filter(
+        charge_point_id__in={cp for cp, _ in keys}, evse_id__in={n for _, n in keys}).values_list(
+        "charge_point_id", "evse_id", "pk")}
+    for cp, number in keys - set(found):
+        found[(cp, number)] = ensure_evse_number(charge_point_id=cp, evse_number=number).pk
+    return {key: found[key] for key in keys}
+
+
+def ensure_evse_number(*, charge_point_id: int, evse_number: int) -> Evse:
+    """The EVSE with this number, created (with one connector) if the charger reports one we did not know."""
+    evse, created = Evse.objects.get_or_create(charge_point_id=charge_point_id, evse_id=evse_number)
+    if created:
+        Connector.objects.create(evse=evse, connector_id=1)
+    return evse
+
+
 def record_readings(*, charge_point: ChargePoint, evse: Evse | None, session: ChargingSession | None,
                     readings: list[MeterReading]) -> int:
-    """Store readings, skipping ones already stored (replays), and keep the session's energy up to date."""
-    if not readings:
-        return 0
-    times = {r.timestamp for r in readings}
-    existing = set(MeterSample.objects.filter(
-        charge_point=charge_point, evse=evse, session=session, timestamp__in=times).values_list(
-        "timestamp", "measurand", "phase", "location", "context"))
-    new = [r for r in readings if (r.timestamp, r.measurand, r.phase, r.location, r.context) not in existing]
-    MeterSample.objects.bulk_create([MeterSample(
-        charge_point=charge_point, evse=evse, session=session, timestamp=r.timestamp, measurand=r.measurand,
-        phase=r.phase, location=r.location, context=r.context, unit=r.unit, value=r.value,
-        signed_data=r.signed_data, signing_method=r.signing_method, encoding_method=r.encoding_method,
-        public_key=r.public_key) for r in new])
-    if session is not None and session.status == ChargingSession.Status.ACTIVE:
-        latest = max((r for r in new if r.is_energy_register), key=lambda r: r.timestamp, default=None)
-        if latest is not None:
-            energy = max(0, int(latest.value.to_integral_value()) - session.meter_start_wh)
-            if energy > session.energy_wh:
-                ChargingSession.objects.filter(pk=session.pk).update(energy_wh=energy)
-                session.energy_wh = energy
-    return len(new)
+    """Store one message's readings for a session (or, without one, an EVSE). See record_readings_batch."""
+    return record_readings_batch([ReadingsEntry(
+        charge_point_id=charge_point.pk, readings=readings, transaction_id=session.transaction_id if session else None,
+        evse_number=evse.evse_id if evse else None)])[0]
 
 
 def record_transaction_readings(*, charge_point: ChargePoint, transaction_id: str | None, evse: Evse | None,
                                 readings: list[MeterReading], seq_no: int | None = None) -> int:
     """Readings sent during a transaction (MeterValues / TransactionEvent Updated) or, without one, per EVSE."""
-    session = _session_by_transaction(charge_point, transaction_id) if transaction_id else None
-    if session is not None and seq_no is not None and (session.last_seq_no is None or seq_no > session.last_seq_no):
-        ChargingSession.objects.filter(pk=session.pk).update(last_seq_no=seq_no)
-    return record_readings(charge_point=charge_point, evse=session.evse if session else evse, session=session,
-                           readings=readings)
+    return record_readings_batch([ReadingsEntry(
+        charge_point_id=charge_point.pk, readings=readings, transaction_id=transaction_id,
+        evse_number=evse.evse_id if evse else None, seq_no=seq_no)])[0]
 
 
 def baseline_from_readings(readings: list[MeterReading], meter_start_wh: int | None) -> int:

@@ -100,6 +100,12 @@ def charge_point_seen(*, charge_point_id: int, now: datetime) -> None:
     ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now, is_connected=True)
 
 
+def charge_points_seen(*, charge_point_ids: set[int], now: datetime) -> None:
+    """Record traffic from many chargers at once (the gateway gathers them for a second)."""
+    if charge_point_ids:
+        ChargePoint.objects.filter(pk__in=charge_point_ids).update(last_seen_at=now, is_connected=True)
+
+
 def charge_point_disconnected(*, charge_point_id: int, now: datetime) -> None:
     ChargePoint.objects.filter(pk=charge_point_id).update(is_connected=False, last_seen_at=now)
 
@@ -138,10 +144,7 @@ def status_report(*, charge_point: ChargePoint, evse_id: int, connector_id: int 
 
 def ensure_evse(*, charge_point: ChargePoint, evse_id: int) -> Evse:
     """The EVSE with this number, created (with one connector) if the charger reports one we did not know."""
-    evse, created = Evse.objects.get_or_create(charge_point=charge_point, evse_id=evse_id)
-    if created:
-        Connector.objects.create(evse=evse, connector_id=1)
-    return evse
+    return session_services.ensure_evse_number(charge_point_id=charge_point.pk, evse_number=evse_id)
 
 
 @transaction.atomic

@@ -1,0 +1,76 @@
+"""Group commit for the gateway's hot writes.
+
+Thousands of chargers send meter values and heartbeats; writing each on its own would queue them all behind one
+database thread. Messages that arrive while a batch is being written are gathered into the next batch, and each
+caller still waits until its own data is committed before the charger gets its answer.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
+
+from charging.services.sessions import record_readings_batch
+from charging.services.stations import charge_points_seen
+
+logger = logging.getLogger("csms.ocpp")
+SEEN_FLUSH_SECONDS = 1.0
+
+
+class GroupCommit:
+    """Calls ``write(items) -> results`` with everything submitted since the last call began."""
+
+    def __init__(self, write: Callable[[list], list]):
+        self._write = sync_to_async(write, thread_sensitive=True)
+        self._pending: list[tuple[object, asyncio.Future]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def submit(self, item):
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self._write([item for item, _ in batch])
+            except Exception as exc:
+                logger.exception("Batch of %d writes failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+class SeenTracker:
+    """Gathers "this charger is alive" notes and writes them once a second in one UPDATE."""
+
+    def __init__(self):
+        self._ids: set[int] = set()
+        self._writer: asyncio.Task | None = None
+
+    def mark(self, charge_point_id: int) -> None:
+        self._ids.add(charge_point_id)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(SEEN_FLUSH_SECONDS)
+        ids, self._ids = self._ids, set()
+        try:
+            await sync_to_async(charge_points_seen, thread_sensitive=True)(
+                charge_point_ids=ids, now=datetime.now(UTC))
+        except Exception:
+            logger.exception("Could not record %d chargers as seen", len(ids))
+
+
+readings_writer = GroupCommit(record_readings_batch)
+seen_tracker = SeenTracker()
