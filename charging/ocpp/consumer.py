@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from charging.models import ChargePoint, Organization
+from charging.ocpp.batching import seen_tracker
 from charging.ocpp.frames import frame_log
 from charging.ocpp.gateway import utc_now
 from charging.ocpp.v16 import ChargePoint16
@@ -91,7 +92,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(group_name(station.pk), {"type": "ocpp.replaced"})
         await self.channel_layer.group_add(group_name(station.pk), self.channel_name)
         await self.accept(subprotocol)
-        await database_sync_to_async(stations.charge_point_seen)(charge_point_id=station.pk, now=utc_now())
+        seen_tracker.mark(station.pk)
         self.reader = asyncio.ensure_future(self.handler.start())
 
     @database_sync_to_async

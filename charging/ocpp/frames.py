@@ -35,10 +35,11 @@ class FrameLog:
         self._pending: list[OcppFrame] = []
         self._flusher: asyncio.Task | None = None
 
-    def add(self, station: ChargePoint, direction: str, raw: str) -> None:
+    def add(self, station: ChargePoint, direction: str, raw: str, described: tuple | None = None) -> None:
+        """``described``: (message type, message id, action) when the caller has already read them."""
         if not settings.OCPP_FRAME_LOG:
             return
-        type_id, message_id, action = _describe(raw)
+        type_id, message_id, action = described or _describe(raw)
         self._pending.append(OcppFrame(charge_point_id=station.pk, identity=station.identity, direction=direction,
                                        message_type=type_id, message_id=message_id, action=action, raw=raw,
                                        at=timezone.now()))

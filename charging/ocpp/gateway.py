@@ -81,17 +81,21 @@ class GatewayMixin:
 
     # --- incoming ---------------------------------------------------------------------------------------------
     async def route_message(self, raw_msg):
-        frame_log.add(self.station, "in", raw_msg)
         self._note_seen()
         try:
             message = json.loads(raw_msg)
         except (ValueError, TypeError):
+            frame_log.add(self.station, "in", raw_msg, (None, "", ""))
             await self._reply_framework_error("-1", "Message is not valid JSON")
             return
         if not isinstance(message, list) or len(message) < 3 or not isinstance(message[1], str):
+            frame_log.add(self.station, "in", raw_msg)
             await self._reply_framework_error("-1", "A message is [MessageTypeId, MessageId, ...]")
             return
         type_id, message_id = message[0], message[1]
+        action = message[2] if type_id == MessageType.Call and isinstance(message[2], str) else ""
+        frame_log.add(self.station, "in", raw_msg, (type_id if isinstance(type_id, int) else None, message_id[:64],
+                                                    action[:50]))
         if type_id == MessageType.Call:
             await self._handle_incoming_call(message)
         elif type_id == MessageType.CallResult:
@@ -139,7 +143,8 @@ class GatewayMixin:
             logger.exception("%s: handler for %s failed", self.station.identity, action)
             await self._send_error(message_id, CallError(ErrorKind.INTERNAL, "The CSMS could not process this"))
             return
-        await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")))
+        await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")),
+                         (MessageType.CallResult, message_id[:64], ""))
         after = handlers.get("_after_action")
         if after is not None:
             result = after(**arguments)
@@ -154,10 +159,11 @@ class GatewayMixin:
     async def _send_error(self, message_id: str, error: CallError) -> None:
         error.for_version(self._ocpp_version)
         frame = [MessageType.CallError, message_id, error.code, error.description, error.details or {}]
-        await self._send(json.dumps(frame, separators=(",", ":"), default=str))
+        await self._send(json.dumps(frame, separators=(",", ":"), default=str),
+                         (MessageType.CallError, str(message_id)[:64], ""))
 
-    async def _send(self, message: str) -> None:
-        frame_log.add(self.station, "out", message)
+    async def _send(self, message: str, described: tuple | None = None) -> None:
+        frame_log.add(self.station, "out", message, described)
         await self._connection.send(message)
 
     def _note_seen(self) -> None:
@@ -174,7 +180,7 @@ class GatewayMixin:
         validation.validate(self._ocpp_version, action, payload)
         call = Call(unique_id=str(self._unique_id_generator()), action=action, payload=payload)
         async with self._call_lock:
-            await self._send(call.to_json())
+            await self._send(call.to_json(), (MessageType.Call, call.unique_id, action))
             response = await self._get_specific_response(call.unique_id, timeout)
         if response.message_type_id == MessageType.CallError:
             return OutboundResult(error_code=response.error_code, error_description=response.error_description,
