@@ -51,25 +51,34 @@ class GroupCommit:
 
 
 class SeenTracker:
-    """Gathers "this charger is alive" notes and writes them once a second in one UPDATE."""
+    """Gathers "this charger is alive" and "this charger went away" notes and writes them once a second, so a
+    storm of connects or disconnects costs two UPDATEs a second instead of one per charger. The last note about a
+    charger wins (a quick reconnect leaves it connected)."""
 
     def __init__(self):
-        self._ids: set[int] = set()
+        self._connected: dict[int, bool] = {}
         self._writer: asyncio.Task | None = None
 
     def mark(self, charge_point_id: int) -> None:
-        self._ids.add(charge_point_id)
+        self._note(charge_point_id, True)
+
+    def gone(self, charge_point_id: int) -> None:
+        self._note(charge_point_id, False)
+
+    def _note(self, charge_point_id: int, connected: bool) -> None:
+        self._connected[charge_point_id] = connected
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(SEEN_FLUSH_SECONDS)
-        ids, self._ids = self._ids, set()
+        notes, self._connected = self._connected, {}
         try:
             await sync_to_async(charge_points_seen, thread_sensitive=True)(
-                charge_point_ids=ids, now=datetime.now(UTC))
+                connected={pk for pk, up in notes.items() if up},
+                disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC))
         except Exception:
-            logger.exception("Could not record %d chargers as seen", len(ids))
+            logger.exception("Could not record %d chargers as seen or gone", len(notes))
 
 
 readings_writer = GroupCommit(record_readings_batch)

@@ -16,8 +16,6 @@ from django.conf import settings
 
 from charging.models import ChargePoint, Organization
 from charging.ocpp.batching import seen_tracker
-from charging.ocpp.frames import frame_log
-from charging.ocpp.gateway import utc_now
 from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201
 from charging.services import stations
@@ -126,10 +124,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if reader is not None:
             reader.cancel()
         await self.channel_layer.group_discard(group_name(self.station.pk), self.channel_name)
-        await frame_log.flush()
         if not getattr(self, "replaced", False):
-            await database_sync_to_async(stations.charge_point_disconnected)(
-                charge_point_id=self.station.pk, now=utc_now())
+            seen_tracker.gone(self.station.pk)
 
     # --- channel-layer events ---------------------------------------------------------------------------------
     async def ocpp_replaced(self, event):

@@ -6,6 +6,7 @@ import logging
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from charging.models import ChargePoint, OcppFrame
@@ -57,9 +58,19 @@ class FrameLog:
         batch, self._pending = self._pending, []
         if batch:
             try:
-                await sync_to_async(OcppFrame.objects.bulk_create, thread_sensitive=True)(batch, batch_size=500)
+                await sync_to_async(_store, thread_sensitive=True)(batch)
             except Exception:
                 logger.exception("Could not store %d OCPP frames", len(batch))
+
+
+def _store(batch: list[OcppFrame]) -> None:
+    try:
+        with transaction.atomic():
+            OcppFrame.objects.bulk_create(batch, batch_size=500)
+    except IntegrityError:
+        # A charge point deleted while its frames waited: keep everyone else's frames.
+        alive = set(ChargePoint.objects.filter(pk__in={f.charge_point_id for f in batch}).values_list("pk", flat=True))
+        OcppFrame.objects.bulk_create([f for f in batch if f.charge_point_id in alive], batch_size=500)
 
 
 frame_log = FrameLog()

@@ -95,19 +95,13 @@ def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, ser
     return BootResult(status=charge_point.registration_status, interval=PENDING_RETRY_INTERVAL)
 
 
-def charge_point_seen(*, charge_point_id: int, now: datetime) -> None:
-    """Record traffic from a charger. Callers coalesce: this is one UPDATE, never a read."""
-    ChargePoint.objects.filter(pk=charge_point_id).update(last_seen_at=now, is_connected=True)
-
-
-def charge_points_seen(*, charge_point_ids: set[int], now: datetime) -> None:
-    """Record traffic from many chargers at once (the gateway gathers them for a second)."""
-    if charge_point_ids:
-        ChargePoint.objects.filter(pk__in=charge_point_ids).update(last_seen_at=now, is_connected=True)
-
-
-def charge_point_disconnected(*, charge_point_id: int, now: datetime) -> None:
-    ChargePoint.objects.filter(pk=charge_point_id).update(is_connected=False, last_seen_at=now)
+@transaction.atomic
+def charge_points_seen(*, connected: set[int], disconnected: set[int], now: datetime) -> None:
+    """Record traffic from, and goodbyes of, many chargers at once (the gateway gathers them for a second)."""
+    if connected:
+        ChargePoint.objects.filter(pk__in=connected).update(last_seen_at=now, is_connected=True)
+    if disconnected:
+        ChargePoint.objects.filter(pk__in=disconnected).update(last_seen_at=now, is_connected=False)
 
 
 def charge_points_mark_offline(*, now: datetime) -> int:

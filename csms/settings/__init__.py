@@ -106,20 +106,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels, cache and Celery: Redis when REDIS_URL is set, embedded otherwise ---------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
+# Chargers stay connected for weeks; the layers' default (one day) would silently drop them from their command
+# group ("cp.<id>") while the socket is still up.
+CHANNEL_GROUP_EXPIRY = 10 * 365 * 24 * 3600
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 times reads out after 5 s by default, exactly as long as channels_redis blocks waiting for
             # a message: an idle charger's consumer would then die. Let the blocking read take as long as it needs.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                       "group_expiry": CHANNEL_GROUP_EXPIRY},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "csms.channel_layers.SweepingInMemoryChannelLayer",
+                                  "CONFIG": {"group_expiry": CHANNEL_GROUP_EXPIRY}}}
     # A file cache is shared by the web server and the worker, unlike the per-process memory cache.
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
