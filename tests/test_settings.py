@@ -51,6 +51,11 @@ def test_the_embedded_default_needs_no_servers(tmp_path):
                             env={**env_clean, "DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer",
+    assert result.stdout.split() == ["django.db.backends.sqlite3", "csms.channel_layers.SweepingInMemoryChannelLayer",
                                      "filesystem://"]
     assert (tmp_path / "secret_key").exists()
+
+
+def test_chargers_keep_their_command_group_for_as_long_as_they_stay_connected(settings):
+    # The channel layers' own default (one day) would drop a week-long connection from "cp.<id>".
+    assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"] >= 365 * 24 * 3600
