@@ -105,6 +105,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
                     reason="Connected with an unknown identity (auto-registration is on)")
         return station
 
+    async def dispatch(self, message):
+        # Channels recycles database connections before every event, which for a websocket frame means a trip to
+        # the database thread (and, with SQLite, closing and reopening the file) per OCPP message. Frames only
+        # enqueue text; connect, disconnect and channel-layer events still get the recycling.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
+
     async def receive(self, text_data=None, bytes_data=None):
         if self.station is None:
             return
