@@ -25,6 +25,7 @@ from charging.ocpp import validation
 from charging.ocpp.batching import seen_tracker
 from charging.ocpp.errors import CallError, ErrorKind
 from charging.ocpp.frames import frame_log
+from charging.services.sessions import evse_pks_by_number
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -78,6 +79,15 @@ class GatewayMixin:
     def setup_gateway(self, station: ChargePoint) -> None:
         self.station = station
         self._last_seen_write = 0.0
+        self._evse_pks: dict[int, int] | None = None
+
+    async def evse_pk(self, number: int | None) -> int | None:
+        """The primary key of this station's EVSE ``number`` (loaded once per connection), None if unknown."""
+        if not number:
+            return None
+        if self._evse_pks is None or number not in self._evse_pks:
+            self._evse_pks = await database(evse_pks_by_number)(charge_point_id=self.station.pk)
+        return self._evse_pks.get(number)
 
     # --- incoming ---------------------------------------------------------------------------------------------
     async def route_message(self, raw_msg):

@@ -108,6 +108,7 @@ class ChargePoint16(GatewayMixin, LibraryChargePoint):
         transaction_id = kwargs.get("transaction_id")
         await readings_writer.submit(ReadingsEntry(
             charge_point_id=self.station.pk, readings=readings, evse_number=connector_id or None,
+            evse_pk=await self.evse_pk(connector_id),
             transaction_id=str(transaction_id) if transaction_id is not None else None))
         return call_result.MeterValues()
 

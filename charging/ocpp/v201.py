@@ -165,7 +165,7 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
     async def on_meter_values(self, evse_id, meter_value, **kwargs):
         readings = readings_from_meter_values(meter_value)
         await readings_writer.submit(ReadingsEntry(charge_point_id=self.station.pk, readings=readings,
-                                                   evse_number=evse_id or None))
+                                                   evse_number=evse_id or None, evse_pk=await self.evse_pk(evse_id)))
         return call_result.MeterValues()
 
     @on(Action.notify_report)

@@ -192,6 +192,8 @@ class ReadingsEntry:
     transaction_id: str | None = None
     evse_number: int | None = None
     seq_no: int | None = None
+    #: The EVSE's primary key when the caller already knows it (saves a lookup per message).
+    evse_pk: int | None = None
 
 
 def _sample_key(session_id, evse_id, reading: MeterReading) -> tuple:
@@ -216,7 +218,8 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
                 "last_seq_no"):
             sessions[(session.charge_point_id, session.transaction_id)] = session
     evse_ids = _evse_ids({(e.charge_point_id, e.evse_number) for e in entries
-                          if (e.charge_point_id, e.transaction_id) not in sessions and e.evse_number})
+                          if (e.charge_point_id, e.transaction_id) not in sessions and e.evse_number and not e.evse_pk})
+    evse_ids.update({(e.charge_point_id, e.evse_number): e.evse_pk for e in entries if e.evse_pk})
     times = {r.timestamp for e in entries for r in e.readings}
     session_pks = {s.pk for s in sessions.values()}
     existing = set()
@@ -270,6 +273,11 @@ def _evse_ids(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
     for cp, number in keys - set(found):
         found[(cp, number)] = ensure_evse_number(charge_point_id=cp, evse_number=number).pk
     return {key: found[key] for key in keys}
+
+
+def evse_pks_by_number(*, charge_point_id: int) -> dict[int, int]:
+    """EVSE number → primary key for one charge point."""
+    return dict(Evse.objects.filter(charge_point_id=charge_point_id).values_list("evse_id", "pk"))
 
 
 def ensure_evse_number(*, charge_point_id: int, evse_number: int) -> Evse:
