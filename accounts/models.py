@@ -89,12 +89,6 @@ class Organization(models.Model):
     def is_operator(self) -> bool:
         return self.kind == self.Kind.OPERATOR
 
-    @property
-    def postal_address_lines(self) -> list[str]:
-        """The address as printed on invoices."""
-        lines = [self.name, self.street_address, f"{self.postal_code} {self.city}".strip()]
-        return [line for line in lines if line]
-
 
 class UserManager(BaseUserManager):
     """Users log in with their e-mail address; residents invited by mobile number may have none yet."""

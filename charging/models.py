@@ -95,12 +95,6 @@ class ChargePoint(models.Model):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.identity})" if self.display_name else self.identity
 
-    def is_online(self, now) -> bool:
-        """Connected and heard from within two heartbeat intervals."""
-        if not self.is_connected or self.last_seen_at is None:
-            return False
-        return (now - self.last_seen_at).total_seconds() <= 2 * self.heartbeat_interval
-
 
 class Evse(models.Model):
     """One place a vehicle charges (an OCPP 1.6 connector, an OCPP 2.0.1 EVSE)."""

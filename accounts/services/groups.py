@@ -34,11 +34,3 @@ def user_group_add_members(*, group: UserGroup, users: list[User], acting_user: 
         audit.record(action="usergroup.members_added", target=group, acting_user=acting_user, reason=reason,
                      changes={"members": (None, [u.pk for u in added])})
     return added
-
-
-@transaction.atomic
-def user_group_remove_members(*, group: UserGroup, users: list[User], acting_user: User | None, reason: str
-                              ) -> None:
-    group.members.remove(*users)
-    audit.record(action="usergroup.members_removed", target=group, acting_user=acting_user, reason=reason,
-                 changes={"members": ([u.pk for u in users], None)})

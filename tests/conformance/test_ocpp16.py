@@ -385,7 +385,7 @@ def _database_url() -> str:
 
 async def test_a_reservation_is_held_by_the_charger_and_used_by_the_next_start(csms_server, station, server_settings):
     from charging.models import Reservation
-    from charging.services.reservations import reservation_create
+    from charging.services.reservations import reservation_cancel, reservation_create
 
     async with connected(csms_server, station.identity, key=KEY) as charger:
         await charger.call(boot())
@@ -399,6 +399,10 @@ async def test_a_reservation_is_held_by_the_charger_and_used_by_the_next_start(c
         assert charger.received == [("ReserveNow", {"reservation_id": reservation.pk})]
         await charger.call(call.StartTransaction(connector_id=1, id_tag="04A23B1C", meter_start=0, timestamp=ts(),
                                                  reservation_id=reservation.pk))
+        later = await db(reservation_create, charge_point=cp, evse=evse, uid="04A23B1C",
+                         expires_at=now + timedelta(hours=2), acting_user=None, reason="Second booking", now=now)
+        cancelled = await db(reservation_cancel, reservation=later, acting_user=None, reason="Plans changed")
+        assert cancelled.status == Reservation.Status.CANCELLED
     assert (await db(Reservation.objects.get, pk=reservation.pk)).status == Reservation.Status.USED
     session = await db(ChargingSession.objects.get)
     assert session.reservation_id == reservation.pk

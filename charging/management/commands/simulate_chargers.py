@@ -48,6 +48,10 @@ def now_iso() -> str:
 
 
 @dataclass
+
+class ChargerStopped(Exception):
+    """A simulated charger gave up after an error that call()/check() already recorded."""
+
 class Stats:
     connected: int = 0
     sessions_completed: int = 0
@@ -81,14 +85,14 @@ class Simulator:
             result = await self.cp.call(payload, suppress=False)
         except Exception as exc:
             self.stats.error(self.identity, f"{action} failed: {type(exc).__name__}: {exc}")
-            raise
+            raise ChargerStopped from exc
         self.stats.latencies.append(time.perf_counter() - started)
         return result
 
     def check(self, condition: bool, what: str) -> None:
         if not condition:
             self.stats.error(self.identity, what)
-            raise RuntimeError(what)
+            raise ChargerStopped(what)
 
     async def run(self, url: str, auth_key: str | None) -> None:
         import websockets
@@ -115,10 +119,8 @@ class Simulator:
                 await self.session()
                 self.stats.sessions_completed += 1
             await self.heartbeat()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            pass  # already recorded by call()/check()
+        except ChargerStopped:
+            return
         finally:
             reader.cancel()
             with contextlib.suppress(Exception):
