@@ -8,34 +8,16 @@ this test process reach the server process).
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connections
 
+from tests.servers import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The server exited with {process.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"Nothing listens on port {port} after {seconds} s")
 
 
 def _database_url() -> str:
@@ -56,10 +38,10 @@ def redis_url(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but neither REDIS_URL nor redis-server is available")
         pytest.skip("Commands across processes need Redis: set REDIS_URL or install redis-server")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
                                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wait_for_port(port, process)
+    wait_for_port(port, process)
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(10)
@@ -68,7 +50,7 @@ def redis_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
     """Base websocket URL of a daphne server running csms.asgi against the test database."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("server-data")
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": redis_url, "DATA_DIR": str(data_dir),
            "CONN_MAX_AGE": "0", "OCPP_VALIDATE_RESPONSES": "true", "OCPP_SEEN_WRITE_INTERVAL": "0",
@@ -77,7 +59,7 @@ def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory)
     process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                 "csms.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for_port(port, process)
+        wait_for_port(port, process)
         yield f"ws://127.0.0.1:{port}"
     finally:
         process.terminate()
