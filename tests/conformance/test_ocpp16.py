@@ -418,3 +418,16 @@ async def test_an_idle_charger_stays_connected_and_reachable(csms_server, statio
         command = await db(commands.send, charge_point=cp, action="ClearCache", payload={}, acting_user=None,
                            reason="x")
         assert command.response == {"status": "Accepted"}
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+def test_the_charger_simulator_completes_sessions_against_the_server(csms_server, station, version):
+    env = {**os.environ, "DATABASE_URL": _database_url()}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "simulate_chargers", "--url", csms_server, "--count", "2", "--version", version,
+         "--prefix", f"SIM{version.replace('.', '')}", "--organization", str(station.organization_id), "--register",
+         "--sessions", "1", "--meter-interval", "0.2", "--meter-count", "2", "--duration", "60"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "sessions completed 2/2" in result.stdout
+    assert "errors             0" in result.stdout

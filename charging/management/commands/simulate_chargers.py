@@ -47,11 +47,11 @@ def now_iso() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@dataclass
-
 class ChargerStopped(Exception):
     """A simulated charger gave up after an error that call()/check() already recorded."""
 
+
+@dataclass
 class Stats:
     connected: int = 0
     sessions_completed: int = 0
