@@ -14,7 +14,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from charging.models import ChargePoint, Organization
+from accounts.models import Organization
+from charging.models import ChargePoint
 from charging.ocpp.batching import seen_tracker
 from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201

@@ -90,6 +90,7 @@ def test_adding_an_evse_through_the_charge_point_page_is_audited(client, operato
     data = {
         "identity": cp.identity, "organization": cp.organization_id, "location": cp.location_id,
         "display_name": cp.display_name, "registration_status": "Accepted", "heartbeat_interval": "300",
+        "access_mode": "private",
         "change_reason": "Second socket installed, work order 88",
         "evses-TOTAL_FORMS": "2", "evses-INITIAL_FORMS": "1",
         "evses-0-id": rows[Evse].pk, "evses-0-charge_point": cp.pk, "evses-0-evse_id": "1",

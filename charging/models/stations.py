@@ -57,6 +57,10 @@ class ChargePoint(models.Model):
         V16 = "1.6", "OCPP 1.6J"
         V201 = "2.0.1", "OCPP 2.0.1"
 
+    class AccessMode(models.TextChoices):
+        PRIVATE = "private", _("Private (members of the owner only)")
+        PUBLIC = "public", _("Public (anyone may charge)")
+
     identity = models.CharField(_("OCPP identity"), max_length=48, unique=True)
     organization = models.ForeignKey(Organization, verbose_name=_("organization"), on_delete=models.PROTECT,
                                      related_name="charge_points")
@@ -77,7 +81,10 @@ class ChargePoint(models.Model):
     is_connected = models.BooleanField(_("connected"), default=False)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
-    locked_box = models.BooleanField(_("locked box"), default=False)
+    locked_box = models.BooleanField(_("locked box"), default=False,
+                                     help_text=_("The charger sits in a locked cabinet (the cable is not free)."))
+    access_mode = models.CharField(_("mode"), max_length=10, choices=AccessMode.choices,
+                                   default=AccessMode.PRIVATE)
     status = models.CharField(_("station status"), max_length=20, blank=True,
                               help_text=_("Status reported for connector 0 / the whole station."))
     error_code = models.CharField(_("station error code"), max_length=50, blank=True)
@@ -85,15 +92,35 @@ class ChargePoint(models.Model):
     diagnostics_status = models.CharField(_("diagnostics status"), max_length=40, blank=True)
     device_model = models.JSONField(_("device model"), default=dict, blank=True,
                                     help_text=_("Components and variables reported by the station."))
+    configuration = models.JSONField(_("configuration"), default=dict, blank=True,
+                                     help_text=_("Configuration keys the charger last reported: "
+                                                 "{key: {value, readonly}}."))
+    configuration_at = models.DateTimeField(_("configuration read"), null=True, blank=True, editable=False)
+    sessions_30d = models.PositiveIntegerField(_("sessions (30 days)"), default=0, editable=False)
+    failed_sessions_30d = models.PositiveIntegerField(_("failed sessions (30 days)"), default=0, editable=False)
+    error_rate = models.DecimalField(_("error rate"), max_digits=5, decimal_places=4, null=True, blank=True,
+                                     editable=False,
+                                     help_text=_("Failed sessions / all sessions of the last 30 days; empty "
+                                                 "without sessions. Recomputed every hour."))
+    decommissioned_at = models.DateTimeField(_("decommissioned"), null=True, blank=True, editable=False,
+                                             help_text=_("Taken out of service: refused at connect, hidden from "
+                                                         "lists by default; its history is kept."))
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         verbose_name = _("charge point")
         verbose_name_plural = _("charge points")
-        ordering = ["organization__name", "display_name", "identity"]
+        ordering = ["identity"]
+        indexes = [models.Index(fields=["organization", "identity"]),
+                   models.Index(fields=["is_connected", "last_seen_at"]),
+                   models.Index(fields=["error_rate"])]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.identity})" if self.display_name else self.identity
+
+    @property
+    def is_decommissioned(self) -> bool:
+        return self.decommissioned_at is not None
 
 
 class Evse(models.Model):

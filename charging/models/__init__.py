@@ -1,0 +1,34 @@
+"""The charging domain's tables. ``stations``: sites, charge points, EVSEs, sessions, readings and what chargers
+report; ``operations``: alarms, notifications, connectivity history, notes, field service and saved views."""
+
+from charging.models.operations import (
+    Alarm,
+    AlarmNotification,
+    ConnectionEvent,
+    MaintenancePlan,
+    NotificationGroup,
+    SavedStationView,
+    ServiceTicket,
+    StationNote,
+)
+from charging.models.stations import (
+    AuthorizationAttempt,
+    ChargePoint,
+    ChargingSession,
+    Connector,
+    Evse,
+    Location,
+    MeterSample,
+    OcppFrame,
+    OrphanTransactionStop,
+    RemoteCommand,
+    Reservation,
+    StationEvent,
+)
+
+__all__ = [
+    "Alarm", "AlarmNotification", "AuthorizationAttempt", "ChargePoint", "ChargingSession", "ConnectionEvent",
+    "Connector", "Evse", "Location", "MaintenancePlan", "MeterSample", "NotificationGroup", "OcppFrame",
+    "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket",
+    "StationEvent", "StationNote",
+]
