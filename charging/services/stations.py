@@ -6,11 +6,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
 from accounts.services import audit
 from charging.models import ChargePoint, ChargingSession, Connector, Evse
+from charging.services import alarms
 from charging.services import sessions as session_services
 
 
@@ -157,3 +160,48 @@ def device_model_merge(*, charge_point: ChargePoint, report: list[dict]) -> None
                       or item.get("variableCharacteristics")}
     charge_point.device_model = model
     charge_point.save(update_fields=["device_model"])
+
+
+@transaction.atomic
+def charge_point_decommission(*, charge_point: ChargePoint, acting_user: User | None, reason: str,
+                              at: datetime) -> ChargePoint:
+    """Take a station out of service, keeping its sessions and history: it is refused when it connects, its
+    open alarms close, and a live connection is closed once this commits."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the charge point is decommissioned.")})
+    charge_point = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+    if charge_point.decommissioned_at is not None:
+        raise ValidationError(_("%(cp)s is already decommissioned.") % {"cp": charge_point})
+    charge_point.decommissioned_at = at
+    charge_point.save(update_fields=["decommissioned_at"])
+    alarms.alarm_close(charge_point=charge_point, kinds=set(alarms.Kind), at=at, reason=_("Decommissioned"))
+    audit.record(action="chargepoint.decommissioned", target=charge_point, acting_user=acting_user, reason=reason,
+                 changes={"decommissioned_at": (None, at)})
+    transaction.on_commit(lambda: _close_connection(charge_point.pk))
+    return charge_point
+
+
+@transaction.atomic
+def charge_point_recommission(*, charge_point: ChargePoint, acting_user: User | None, reason: str) -> ChargePoint:
+    """Put a decommissioned station back into service (it may connect again)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the charge point returns to service.")})
+    charge_point = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+    if charge_point.decommissioned_at is None:
+        raise ValidationError(_("%(cp)s is in service.") % {"cp": charge_point})
+    old, charge_point.decommissioned_at = charge_point.decommissioned_at, None
+    charge_point.save(update_fields=["decommissioned_at"])
+    audit.record(action="chargepoint.recommissioned", target=charge_point, acting_user=acting_user, reason=reason,
+                 changes={"decommissioned_at": (old, None)})
+    return charge_point
+
+
+def _close_connection(charge_point_id: int) -> None:
+    """Ask whichever server process holds the station's socket to close it."""
+    # Imported here: the consumer itself uses this module.
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from charging.ocpp.consumer import group_name
+
+    async_to_sync(get_channel_layer().group_send)(group_name(charge_point_id), {"type": "ocpp.decommissioned"})

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "djmoney",
     "django_celery_beat",
+    "import_export",
     "accounts",
     "charging",
     "billing",

@@ -1,0 +1,83 @@
+"""Opening, closing and acknowledging alarms.
+
+Alarms are opened and closed by the services that learn of a problem (a status, the offline sweep, a security or
+firmware event); there is at most one open alarm per station, EVSE and kind, so reporting the same fault again
+only keeps the open one. A person acknowledges an alarm with a comment; kinds that nothing clears by itself close
+on acknowledgement.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.services import audit
+from charging.models import Alarm, ChargePoint
+
+Kind = Alarm.Kind
+Severity = Alarm.Severity
+
+#: How bad each kind is unless the caller says otherwise.
+DEFAULT_SEVERITY = {
+    Kind.OFFLINE: Severity.MAJOR,
+    Kind.FAULTED: Severity.MAJOR,
+    Kind.FUSE_TRIPPED: Severity.CRITICAL,
+    Kind.UNAVAILABLE: Severity.WARNING,
+    Kind.SECURITY_EVENT: Severity.MAJOR,
+    Kind.FIRMWARE_FAILED: Severity.WARNING,
+    Kind.SESSION_FAILED_TO_START: Severity.WARNING,
+    Kind.ORPHAN_TRANSACTION: Severity.INFO,
+}
+#: Kinds no later report clears: acknowledging them closes them.
+CLOSED_BY_ACKNOWLEDGEMENT = {Kind.SECURITY_EVENT, Kind.SESSION_FAILED_TO_START}
+
+
+def alarm_open(*, charge_point: ChargePoint, kind: str, at: datetime, evse_number: int = 0, message: str = "",
+               details: dict | None = None, severity: int | None = None) -> tuple[Alarm, bool]:
+    """Open an alarm unless the same one is open already. Returns (alarm, opened now?)."""
+    existing = Alarm.objects.filter(charge_point=charge_point, kind=kind, evse_number=evse_number,
+                                    closed_at__isnull=True).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            alarm = Alarm.objects.create(
+                charge_point=charge_point, kind=kind, evse_number=evse_number, opened_at=at,
+                severity=severity if severity is not None else DEFAULT_SEVERITY[kind],
+                message=message[:300], details=details or {})
+    except IntegrityError:
+        # Opened by a concurrent report a moment ago: that one stands.
+        return Alarm.objects.get(charge_point=charge_point, kind=kind, evse_number=evse_number,
+                                 closed_at__isnull=True), False
+    return alarm, True
+
+
+def alarm_close(*, charge_point: ChargePoint, kinds: set[str] | list[str], at: datetime, reason: str,
+                evse_number: int | None = None) -> int:
+    """Close the open alarms of these kinds (on one EVSE, or all of the station's when ``evse_number`` is None)."""
+    open_alarms = Alarm.objects.filter(charge_point=charge_point, kind__in=list(kinds), closed_at__isnull=True)
+    if evse_number is not None:
+        open_alarms = open_alarms.filter(evse_number=evse_number)
+    return open_alarms.update(closed_at=at, close_reason=reason[:200])
+
+
+@transaction.atomic
+def alarm_acknowledge(*, alarm: Alarm, comment: str, acting_user: User, at: datetime) -> Alarm:
+    """A person has seen the alarm and says what is being done about it."""
+    if not comment.strip():
+        raise ValidationError({"comment": _("Say what is being done about the alarm.")})
+    alarm = Alarm.objects.select_for_update().get(pk=alarm.pk)
+    if alarm.acknowledged_at is not None:
+        raise ValidationError(_("This alarm was already acknowledged by %(who)s.") % {
+            "who": alarm.acknowledged_by or _("someone")})
+    alarm.acknowledged_at, alarm.acknowledged_by, alarm.acknowledgement = at, acting_user, comment[:500]
+    fields = ["acknowledged_at", "acknowledged_by", "acknowledgement"]
+    if alarm.closed_at is None and alarm.kind in CLOSED_BY_ACKNOWLEDGEMENT:
+        alarm.closed_at, alarm.close_reason = at, _("Acknowledged")
+        fields += ["closed_at", "close_reason"]
+    alarm.save(update_fields=fields)
+    audit.record(action="alarm.acknowledged", target=alarm, acting_user=acting_user, reason=comment,
+                 organization=alarm.charge_point.organization, changes={"acknowledged_at": (None, at)})
+    return alarm
