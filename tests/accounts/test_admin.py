@@ -82,6 +82,23 @@ def test_editing_an_organization_records_old_and_new_values_and_the_reason(clien
     assert entry.changes["contact_email"] == ["", "ny@example.com"]
 
 
+def test_the_history_page_shows_who_changed_what_and_why(client, brf_a, brf_b):
+    client.force_login(brf_a.board)
+    org = brf_a.org
+    client.post(reverse("admin:accounts_organization_change", args=[org.pk]), {
+        "name": org.name, "locale": "sv", "country": "SE", "contact_email": "styrelsen@example.com",
+        "change_reason": "Written request 2026-114", "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0"})
+
+    page = client.get(reverse("admin:accounts_organization_history", args=[org.pk])).content.decode()
+    assert "Written request 2026-114" in page
+    assert brf_a.board.email in page
+    assert "styrelsen@example.com" in page
+    # Another association's history is not there to look at.
+    other = client.get(reverse("admin:accounts_organization_history", args=[brf_b.org.pk]))
+    assert other.status_code in (302, 404)
+
+
 def test_an_edit_without_a_reason_is_refused(client, brf_a):
     client.force_login(brf_a.board)
     response = client.post(reverse("admin:accounts_organization_change", args=[brf_a.org.pk]), {
