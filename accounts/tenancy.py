@@ -50,6 +50,14 @@ def visible_organization_ids(user) -> frozenset[int] | None:
     return ids
 
 
+def organizations_seen_by(organization: Organization) -> QuerySet[Organization] | None:
+    """The organizations whose data ``organization`` itself may see (e.g. what its notification groups may cover),
+    None for all of them: the operator sees every tenant; anyone else itself and those it is the reseller of."""
+    if organization.kind == Organization.Kind.OPERATOR:
+        return None
+    return Organization.objects.filter(Q(pk=organization.pk) | Q(parent_id=organization.pk))
+
+
 def scope(queryset: QuerySet, user, organization_field: str = "organization") -> QuerySet:
     """Narrow ``queryset`` to rows whose ``organization_field`` is visible to ``user``."""
     ids = visible_organization_ids(user)

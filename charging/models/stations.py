@@ -60,6 +60,7 @@ class ChargePoint(models.Model):
     class AccessMode(models.TextChoices):
         PRIVATE = "private", _("Private (members of the owner only)")
         PUBLIC = "public", _("Public (anyone may charge)")
+        SEMI_PUBLIC = "semi_public", _("Semi-public (QR code or charging key, never published)")
 
     identity = models.CharField(_("OCPP identity"), max_length=48, unique=True)
     organization = models.ForeignKey(Organization, verbose_name=_("organization"), on_delete=models.PROTECT,
@@ -83,10 +84,11 @@ class ChargePoint(models.Model):
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
     locked_box = models.BooleanField(_("locked box"), default=False,
                                      help_text=_("The charger sits in a locked cabinet (the cable is not free)."))
-    access_mode = models.CharField(_("mode"), max_length=10, choices=AccessMode.choices,
+    access_mode = models.CharField(_("mode"), max_length=16, choices=AccessMode.choices,
                                    default=AccessMode.PRIVATE)
     status = models.CharField(_("station status"), max_length=20, blank=True,
                               help_text=_("Status reported for connector 0 / the whole station."))
+    status_at = models.DateTimeField(_("station status since"), null=True, blank=True, editable=False)
     error_code = models.CharField(_("station error code"), max_length=50, blank=True)
     firmware_status = models.CharField(_("firmware status"), max_length=40, blank=True)
     diagnostics_status = models.CharField(_("diagnostics status"), max_length=40, blank=True)
