@@ -4,7 +4,7 @@ authorization monitor, station events; orphan stops can be marked resolved."""
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
 
-from accounts.admin_base import AuditedAdmin, TenantScopedAdmin
+from accounts.admin_base import TenantScopedAdmin, action_with_reason
 from charging.admin.base import MeterSampleInline, ReadOnlyAdminMixin
 from charging.models import (
     AuthorizationAttempt,
@@ -16,6 +16,7 @@ from charging.models import (
     Reservation,
     StationEvent,
 )
+from charging.services.sessions import orphan_stop_resolve
 
 
 @admin.register(ChargingSession)
@@ -92,9 +93,14 @@ class StationEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_select_related = ["charge_point"]
 
 
+def _resolve_orphan(orphan, request, reason):
+    orphan_stop_resolve(orphan=orphan, acting_user=request.user, reason=reason)
+
+
 @admin.register(OrphanTransactionStop)
-class OrphanTransactionStopAdmin(AuditedAdmin):
-    """Support reviews each stop and marks it resolved; everything else is as the charger sent it."""
+class OrphanTransactionStopAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Support reviews each stop and marks it resolved with a reason (audited; the station's orphan-transaction
+    alarm closes with the last one); everything else is as the charger sent it."""
 
     organization_field = "charge_point__organization"
     list_display = ["received_at", "charge_point", "transaction_id", "id_token_uid", "meter_stop_wh",
@@ -105,10 +111,10 @@ class OrphanTransactionStopAdmin(AuditedAdmin):
     list_select_related = ["charge_point"]
     fields = ["charge_point", "transaction_id", "id_token_uid", "meter_stop_wh", "stopped_at", "stop_reason",
               "payload", "received_at", "resolved"]
-    readonly_fields = [f for f in fields if f != "resolved"]
+    actions = ["mark_resolved"]
 
-    def has_add_permission(self, request):
-        return False
+    mark_resolved = action_with_reason(description=gettext_lazy("Mark resolved"), permissions=["resolve"],
+                                       apply=_resolve_orphan)
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def has_resolve_permission(self, request):
+        return request.user.has_perm("charging.change_orphantransactionstop")

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 
+from charging.models import ConnectionEvent
 from charging.services.sessions import record_readings_batch
-from charging.services.stations import charge_points_seen
+from charging.services.stations import ConnectionNote, charge_points_seen
 
 logger = logging.getLogger("csms.ocpp")
 SEEN_FLUSH_SECONDS = 1.0
@@ -51,12 +52,14 @@ class GroupCommit:
 
 
 class SeenTracker:
-    """Gathers "this charger is alive" and "this charger went away" notes and writes them once a second, so a
-    storm of connects or disconnects costs two UPDATEs a second instead of one per charger. The last note about a
-    charger wins (a quick reconnect leaves it connected)."""
+    """Gathers "this charger is alive" and "this charger went away" notes, and the connects and disconnects for the
+    connectivity history, and writes them once a second, so a storm of connects or disconnects costs a few
+    statements a second instead of several per charger. The last note about a charger wins (a quick reconnect
+    leaves it connected); every connect and disconnect is kept as an event."""
 
     def __init__(self):
         self._connected: dict[int, bool] = {}
+        self._events: list[ConnectionNote] = []
         self._writer: asyncio.Task | None = None
 
     def mark(self, charge_point_id: int) -> None:
@@ -65,20 +68,47 @@ class SeenTracker:
     def gone(self, charge_point_id: int) -> None:
         self._note(charge_point_id, False)
 
+    def opened(self, charge_point_id: int, *, detail: str = "") -> None:
+        """A charger's websocket was accepted (``detail``: the subprotocol)."""
+        self._events.append(ConnectionNote(charge_point_id, ConnectionEvent.Kind.CONNECTED, datetime.now(UTC),
+                                           detail))
+        self._note(charge_point_id, True)
+
+    def closed(self, charge_point_id: int, *, detail: str = "", replaced: bool = False) -> None:
+        """A charger's websocket closed (``detail``: why). A socket replaced by the charger's new connection is
+        history only: the charger itself is still connected."""
+        self._events.append(ConnectionNote(charge_point_id, ConnectionEvent.Kind.DISCONNECTED, datetime.now(UTC),
+                                           detail))
+        if replaced:
+            self._schedule()
+        else:
+            self._note(charge_point_id, False)
+
     def _note(self, charge_point_id: int, connected: bool) -> None:
         self._connected[charge_point_id] = connected
+        self._schedule()
+
+    def _schedule(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(SEEN_FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write what has been gathered now (the periodic flush; tests and shutdown may call it directly)."""
         notes, self._connected = self._connected, {}
+        events, self._events = self._events, []
+        if not notes and not events:
+            return
         try:
             await sync_to_async(charge_points_seen, thread_sensitive=True)(
                 connected={pk for pk, up in notes.items() if up},
-                disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC))
+                disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC), events=events)
         except Exception:
-            logger.exception("Could not record %d chargers as seen or gone", len(notes))
+            logger.exception("Could not record %d chargers as seen or gone (%d connection events)", len(notes),
+                             len(events))
 
 
 readings_writer = GroupCommit(record_readings_batch)

@@ -1,8 +1,10 @@
 """The websocket front door for chargers: /ocpp/<identity>.
 
-connect() checks the identity and HTTP Basic credentials before accepting, then runs the library ChargePoint's
-read loop as a task fed by a queue. receive() only enqueues: awaiting OCPP work there (or in a channel-layer
-handler) would stop Channels from delivering the next frame, and a call waiting for its answer would deadlock.
+connect() checks the identity (unknown and decommissioned stations are refused) and HTTP Basic credentials before
+accepting, then runs the library ChargePoint's read loop as a task fed by a queue. receive() only enqueues:
+awaiting OCPP work there (or in a channel-layer handler) would stop Channels from delivering the next frame, and a
+call waiting for its answer would deadlock. Every accepted connect and every disconnect goes into the station's
+connectivity history (through the seen tracker's once-a-second write).
 """
 
 import asyncio
@@ -24,6 +26,9 @@ from charging.services import stations
 logger = logging.getLogger("csms.ocpp")
 
 SUBPROTOCOLS = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
+#: Close codes we use (4000-4999 are the application's own).
+CLOSE_REPLACED = 4000
+CLOSE_DECOMMISSIONED = 4001
 
 
 def group_name(charge_point_id: int) -> str:
@@ -77,6 +82,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.info("%s: refused, unknown identity", identity)
             await self.close()
             return
+        if station.decommissioned_at is not None:
+            logger.info("%s: refused, decommissioned", identity)
+            await self.close()
+            return
         password = basic_auth_password(self.scope.get("headers", []), identity)
         if not stations.check_auth_key(station, password):
             logger.warning("%s: refused, bad or missing Basic credentials", identity)
@@ -91,7 +100,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(group_name(station.pk), {"type": "ocpp.replaced"})
         await self.channel_layer.group_add(group_name(station.pk), self.channel_name)
         await self.accept(subprotocol)
-        seen_tracker.mark(station.pk)
+        seen_tracker.opened(station.pk, detail=subprotocol)
         self.reader = asyncio.ensure_future(self.handler.start())
 
     @database_sync_to_async
@@ -134,8 +143,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if reader is not None:
             reader.cancel()
         await self.channel_layer.group_discard(group_name(self.station.pk), self.channel_name)
-        if not getattr(self, "replaced", False):
-            seen_tracker.gone(self.station.pk)
+        replaced = getattr(self, "replaced", False)
+        if replaced:
+            detail = "replaced by a new connection"
+        elif getattr(self, "decommissioned", False):
+            detail = "decommissioned"
+        else:
+            detail = str(code) if code is not None else ""
+        seen_tracker.closed(self.station.pk, detail=detail, replaced=replaced)
 
     # --- channel-layer events ---------------------------------------------------------------------------------
     async def ocpp_replaced(self, event):
@@ -143,7 +158,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
             return
         logger.info("%s: replaced by a new connection", self.station.identity)
         self.replaced = True
-        await self.close(code=4000)
+        await self.close(code=CLOSE_REPLACED)
+
+    async def ocpp_decommissioned(self, event):
+        # Sent by stations.charge_point_decommission once it has committed.
+        if getattr(self, "reader", None) is None:
+            return
+        logger.info("%s: closed, decommissioned", self.station.identity)
+        self.decommissioned = True
+        await self.close(code=CLOSE_DECOMMISSIONED)
 
     async def ocpp_command(self, event):
         # Never await the call here: this handler blocks delivery of further events (and the answer itself).

@@ -27,6 +27,7 @@ from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, 
 from charging.ocpp.readings import readings_from_meter_values
 from charging.services import stations
 from charging.services.authorization import Authorization, AuthStatus, authorize
+from charging.services.events import DeviceVariable, device_event_record
 from charging.services.sessions import (
     MeterReading,
     ReadingsEntry,
@@ -76,6 +77,13 @@ def transaction_end_wh(readings: list[MeterReading]) -> int | None:
     """The energy register the charger read at Transaction.End, if it sent one."""
     end = [r for r in readings if r.is_energy_register and r.context == "Transaction.End"]
     return int(end[-1].value.to_integral_value()) if end else None
+
+
+def device_variable(event: dict) -> DeviceVariable:
+    """A NotifyEvent entry as the protocol-neutral report of a device variable's new value."""
+    component, variable = event["component"], event["variable"]
+    return DeviceVariable(component=component["name"], variable=variable["name"], value=event["actual_value"],
+                          evse_number=(component.get("evse") or {}).get("id", 0), cleared=bool(event.get("cleared")))
 
 
 def event_code(event: dict) -> str:
@@ -180,9 +188,10 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
         parse_timestamp(generated_at, field="generatedAt")
         moments = [parse_timestamp(event["timestamp"], field="eventData.timestamp") for event in event_data]
         for event, at in zip(event_data, moments, strict=True):
-            await events.record(self.station, StationEvent.Kind.NOTIFY, event_code(event),
-                                {**snake_to_camel_case(event), "generatedAt": generated_at, "seqNo": seq_no,
-                                 "tbc": kwargs.get("tbc", False)}, at=at)
+            await database(device_event_record)(
+                charge_point=self.station, code=event_code(event), at=at, report=device_variable(event),
+                details={**snake_to_camel_case(event), "generatedAt": generated_at, "seqNo": seq_no,
+                         "tbc": kwargs.get("tbc", False)})
         return call_result.NotifyEvent()
 
     @on(Action.security_event_notification)

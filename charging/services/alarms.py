@@ -4,8 +4,13 @@ Alarms are opened and closed by the services that learn of a problem (a status, 
 firmware event); there is at most one open alarm per station, EVSE and kind, so reporting the same fault again
 only keeps the open one. A person acknowledges an alarm with a comment; kinds that nothing clears by itself close
 on acknowledgement.
+
+Every alarm opened is e-mailed to the notification groups that cover it (``charging.services.notifications``), by
+a Celery task queued once the opening transaction commits. Chargers replay old messages after being offline, so
+``alarm_set`` lets a report open or close an alarm only if nothing newer has already done the opposite.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -34,6 +39,17 @@ DEFAULT_SEVERITY = {
 CLOSED_BY_ACKNOWLEDGEMENT = {Kind.SECURITY_EVENT, Kind.SESSION_FAILED_TO_START}
 
 
+def notify_after_commit(alarm_ids: Iterable[int]) -> None:
+    """Queue the e-mail to the notification groups of each newly opened alarm, once the transaction commits (a
+    rolled-back alarm must not be mailed). A broker that is down is logged, never fails the report that opened
+    the alarm."""
+    # Imported here: the tasks module imports the services.
+    from charging.tasks import notify_alarm_task
+
+    for alarm_id in alarm_ids:
+        transaction.on_commit(lambda pk=alarm_id: notify_alarm_task.delay(pk), robust=True)
+
+
 def alarm_open(*, charge_point: ChargePoint, kind: str, at: datetime, evse_number: int = 0, message: str = "",
                details: dict | None = None, severity: int | None = None) -> tuple[Alarm, bool]:
     """Open an alarm unless the same one is open already. Returns (alarm, opened now?)."""
@@ -51,6 +67,7 @@ def alarm_open(*, charge_point: ChargePoint, kind: str, at: datetime, evse_numbe
         # Opened by a concurrent report a moment ago: that one stands.
         return Alarm.objects.get(charge_point=charge_point, kind=kind, evse_number=evse_number,
                                  closed_at__isnull=True), False
+    notify_after_commit([alarm.pk])
     return alarm, True
 
 
@@ -61,6 +78,31 @@ def alarm_close(*, charge_point: ChargePoint, kinds: set[str] | list[str], at: d
     if evse_number is not None:
         open_alarms = open_alarms.filter(evse_number=evse_number)
     return open_alarms.update(closed_at=at, close_reason=reason[:200])
+
+
+def alarm_set(*, charge_point: ChargePoint, kind: str, active: bool, at: datetime, evse_number: int = 0,
+              message: str = "", details: dict | None = None, severity: int | None = None,
+              close_reason: str = "") -> Alarm | None:
+    """A report that a condition holds (``active``) or has ended, as of ``at``. Opens or closes the alarm unless a
+    newer report already did the opposite (see alarm_clear). Returns the alarm opened now, if any."""
+    if not active:
+        alarm_clear(charge_point=charge_point, kinds=[kind], at=at, evse_number=evse_number, reason=close_reason)
+        return None
+    # A late "faulted" must not reopen what a later "available" closed.
+    if Alarm.objects.filter(charge_point=charge_point, kind=kind, evse_number=evse_number, closed_at__gt=at).exists():
+        return None
+    alarm, opened = alarm_open(charge_point=charge_point, kind=kind, at=at, evse_number=evse_number, message=message,
+                               details=details, severity=severity)
+    return alarm if opened else None
+
+
+def alarm_clear(*, charge_point: ChargePoint, kinds: Iterable[str], at: datetime, evse_number: int,
+                reason: str) -> int:
+    """A report as of ``at`` that these conditions no longer hold on one EVSE: closes their open alarms, except
+    ones opened by a newer report (a late "available" must not close a later fault). One UPDATE."""
+    return Alarm.objects.filter(charge_point=charge_point, kind__in=list(kinds), evse_number=evse_number,
+                                closed_at__isnull=True, opened_at__lte=at).update(closed_at=at,
+                                                                                   close_reason=reason[:200])
 
 
 @transaction.atomic

@@ -8,9 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from accounts.models import User
+from accounts.services import audit
 from charging.models import (
+    Alarm,
     ChargePoint,
     ChargingSession,
     Connector,
@@ -19,6 +25,7 @@ from charging.models import (
     OrphanTransactionStop,
     Reservation,
 )
+from charging.services import alarms
 from charging.services.authorization import Authorization, AuthStatus, authorize
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -136,6 +143,9 @@ def stop_session(*, charge_point: ChargePoint, transaction_id: str, stopped_at: 
         orphan = OrphanTransactionStop.objects.create(
             charge_point=charge_point, transaction_id=transaction_id[:36], id_token_uid=(uid or "")[:36],
             meter_stop_wh=meter_stop_wh, stopped_at=stopped_at, stop_reason=reason[:40], payload=payload or {})
+        alarms.alarm_open(charge_point=charge_point, kind=Alarm.Kind.ORPHAN_TRANSACTION, at=orphan.received_at,
+                          message=_("Stop for unknown transaction %(tx)s") % {"tx": orphan.transaction_id},
+                          details={"orphan_stop_id": orphan.pk, "transaction_id": orphan.transaction_id})
         return StopResult(session=None, orphan=orphan)
     if readings:
         record_readings(charge_point=charge_point, evse=session.evse, session=session, readings=readings)
@@ -349,3 +359,25 @@ def reservation_status_update(*, charge_point: ChargePoint, reservation_id: int,
     reservation.status = status
     reservation.save(update_fields=["status"])
     return reservation
+
+
+@transaction.atomic
+def orphan_stop_resolve(*, orphan: OrphanTransactionStop, acting_user: User | None, reason: str,
+                        at: datetime | None = None) -> OrphanTransactionStop:
+    """Support has dealt with a stop for an unknown transaction. The station's ORPHAN_TRANSACTION alarm closes
+    once none of its orphan stops is left unresolved (``at``: when; now by default)."""
+    at = at or timezone.now()
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say how the stop was dealt with.")})
+    orphan = OrphanTransactionStop.objects.select_for_update().select_related("charge_point").get(pk=orphan.pk)
+    if orphan.resolved:
+        raise ValidationError(_("This stop was already marked resolved."))
+    orphan.resolved = True
+    orphan.save(update_fields=["resolved"])
+    charge_point = orphan.charge_point
+    if not OrphanTransactionStop.objects.filter(charge_point=charge_point, resolved=False).exists():
+        alarms.alarm_close(charge_point=charge_point, kinds=[Alarm.Kind.ORPHAN_TRANSACTION], at=at,
+                           reason=_("Orphan stops resolved"))
+    audit.record(action="orphantransactionstop.resolved", target=orphan, acting_user=acting_user, reason=reason,
+                 organization=charge_point.organization, changes={"resolved": (False, True)})
+    return orphan

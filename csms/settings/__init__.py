@@ -150,6 +150,8 @@ CELERY_BEAT_SCHEDULE = {
     "expire-id-tokens": {"task": "accounts.tasks.expire_id_tokens_task", "schedule": 60.0},
     "mark-offline-charge-points": {"task": "charging.tasks.mark_offline_charge_points_task", "schedule": 60.0},
     "purge-ocpp-frames": {"task": "charging.tasks.purge_ocpp_frames_task", "schedule": 3600.0},
+    "purge-connection-events": {"task": "charging.tasks.purge_connection_events_task", "schedule": 3600.0},
+    "update-error-rates": {"task": "charging.tasks.update_error_rates_task", "schedule": 3600.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -216,6 +218,14 @@ OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
 # Also check our own answers against the schemas (on in tests; costs CPU per message).
 OCPP_VALIDATE_RESPONSES = env.bool("OCPP_VALIDATE_RESPONSES", default=False)
 OCPP_DEFAULT_COMMAND_TIMEOUT = env.float("OCPP_DEFAULT_COMMAND_TIMEOUT", default=30.0)
+# Connect/disconnect history kept for the connectivity page.
+CONNECTION_EVENT_RETENTION_DAYS = env.int("CONNECTION_EVENT_RETENTION_DAYS", default=90)
+
+# --- Alarms -----------------------------------------------------------------------------------------------------
+# A station not connected and silent for this many seconds gets an OFFLINE alarm (the sweep runs every minute).
+ALARM_OFFLINE_AFTER = env.int("ALARM_OFFLINE_AFTER", default=600)
+# A notification group is e-mailed at most once per station and alarm kind within this many seconds.
+ALARM_NOTIFY_MIN_INTERVAL = env.int("ALARM_NOTIFY_MIN_INTERVAL", default=1800)
 
 # --- Money ------------------------------------------------------------------------------------------------------
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK")

@@ -17,6 +17,7 @@ from accounts.models import IdToken
 from accounts.services.tokens import id_token_issue
 from charging import commands
 from charging.models import (
+    Alarm,
     AuthorizationAttempt,
     ChargePoint,
     ChargingSession,
@@ -431,3 +432,20 @@ def test_the_charger_simulator_completes_sessions_against_the_server(csms_server
     assert result.returncode == 0, result.stderr[-2000:]
     assert "sessions completed 2/2" in result.stdout
     assert "errors             0" in result.stdout
+
+
+async def test_a_tripped_rcd_reported_by_status_notification_opens_an_alarm(csms_server, station):
+    tripped_at = datetime.now(UTC).replace(microsecond=0)
+    async with connected(csms_server, station.identity, key=KEY) as charger:
+        await charger.call(boot())
+        await charger.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted",
+                                                   vendor_error_code="E12", timestamp=ts(tripped_at)))
+        alarm = await db(Alarm.objects.get, charge_point_id=station.pk)
+        assert (alarm.kind, alarm.evse_number, alarm.opened_at, alarm.closed_at) == (
+            Alarm.Kind.FUSE_TRIPPED, 1, tripped_at, None)
+        assert alarm.message.startswith("Faulted: GroundFailure")
+
+        await charger.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available",
+                                                   timestamp=ts(tripped_at + timedelta(minutes=3))))
+    alarm = await db(Alarm.objects.get, pk=alarm.pk)
+    assert alarm.closed_at == tripped_at + timedelta(minutes=3)
