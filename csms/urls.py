@@ -8,6 +8,7 @@ admin.site.site_title = "csms"
 admin.site.index_title = "Operations"
 
 urlpatterns = [
+    path("admin/support/", include("csms.support.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("healthz", account_views.health, name="health"),
