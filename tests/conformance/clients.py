@@ -4,13 +4,15 @@ import asyncio
 import base64
 import contextlib
 import json
+from datetime import UTC, datetime
 
 import websockets
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call_result as result16
 from ocpp.v16.enums import Action as Action16
 from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call as call201
 from ocpp.v201 import call_result as result201
 from ocpp.v201.enums import Action as Action201
 
@@ -91,10 +93,12 @@ class Charger16(ChargePoint16):
 
     @on(Action16.change_availability)
     def on_change_availability(self, connector_id, type, **kwargs):
+        self._note("ChangeAvailability", {"connector_id": connector_id, "type": type})
         return result16.ChangeAvailability(status=self._status("ChangeAvailability"))
 
     @on(Action16.clear_cache)
     def on_clear_cache(self, **kwargs):
+        self._note("ClearCache", {})
         return result16.ClearCache(status=self._status("ClearCache"))
 
     @on(Action16.get_diagnostics)
@@ -159,6 +163,7 @@ class Charger201(ChargePoint201):
         super().__init__(*args, response_timeout=10, **kwargs)
         self.answers = answers or {}
         self.received: list[tuple[str, dict]] = []
+        self.heartbeat_interval = "300"  # its one writable variable, reported by GetBaseReport
 
     @on(Action201.request_start_transaction)
     def on_request_start(self, id_token, remote_start_id, **kwargs):
@@ -181,3 +186,87 @@ class Charger201(ChargePoint201):
     def on_reset(self, type, **kwargs):
         self.received.append(("Reset", {"type": type}))
         return result201.Reset(status="Accepted")
+
+    @on(Action201.unlock_connector)
+    def on_unlock(self, evse_id, connector_id, **kwargs):
+        self.received.append(("UnlockConnector", {"evse_id": evse_id, "connector_id": connector_id}))
+        return result201.UnlockConnector(status=self.answers.get("UnlockConnector", "Unlocked"))
+
+    @on(Action201.change_availability)
+    def on_change_availability(self, operational_status, **kwargs):
+        self.received.append(("ChangeAvailability", {"operational_status": operational_status, **kwargs}))
+        return result201.ChangeAvailability(status=self.answers.get("ChangeAvailability", "Accepted"))
+
+    @on(Action201.trigger_message)
+    def on_trigger_message(self, requested_message, **kwargs):
+        self.received.append(("TriggerMessage", {"requested_message": requested_message, **kwargs}))
+        return result201.TriggerMessage(status=self.answers.get("TriggerMessage", "Accepted"))
+
+    @on(Action201.clear_cache)
+    def on_clear_cache(self, **kwargs):
+        self.received.append(("ClearCache", {}))
+        return result201.ClearCache(status=self.answers.get("ClearCache", "Accepted"))
+
+    @on(Action201.get_base_report)
+    def on_get_base_report(self, request_id, report_base, **kwargs):
+        self.received.append(("GetBaseReport", {"request_id": request_id, "report_base": report_base}))
+        return result201.GetBaseReport(status=self.answers.get("GetBaseReport", "Accepted"))
+
+    @after(Action201.get_base_report)
+    async def report_device_model(self, request_id, report_base, **kwargs):
+        """Like a station, report the inventory asked for in a NotifyReport after answering."""
+        if self.answers.get("GetBaseReport", "Accepted") != "Accepted":
+            return
+        await self.call(call201.NotifyReport(
+            request_id=request_id, generated_at=datetime.now(UTC).isoformat(), seq_no=0, tbc=False, report_data=[
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
+                 "variable_attribute": [{"type": "Actual", "value": self.heartbeat_interval,
+                                         "mutability": "ReadWrite"}]},
+                {"component": {"name": "Connector", "evse": {"id": 1}}, "variable": {"name": "ConnectorType"},
+                 "variable_attribute": [{"type": "Actual", "value": "cType2", "mutability": "ReadOnly"}]}]))
+
+    @on(Action201.set_variables)
+    def on_set_variables(self, set_variable_data, **kwargs):
+        self.received.append(("SetVariables", {"set_variable_data": set_variable_data}))
+        status = self.answers.get("SetVariables", "Accepted")
+        for item in set_variable_data:
+            if status == "Accepted" and item["variable"]["name"] == "HeartbeatInterval":
+                self.heartbeat_interval = item["attribute_value"]
+        return result201.SetVariables(set_variable_result=[
+            {"attribute_status": status, "component": item["component"], "variable": item["variable"]}
+            for item in set_variable_data])
+
+    @on(Action201.send_local_list)
+    def on_send_local_list(self, version_number, update_type, **kwargs):
+        self.received.append(("SendLocalList", {"version_number": version_number, "update_type": update_type,
+                                                **kwargs}))
+        return result201.SendLocalList(status=self.answers.get("SendLocalList", "Accepted"))
+
+    @on(Action201.get_local_list_version)
+    def on_get_local_list_version(self, **kwargs):
+        return result201.GetLocalListVersion(version_number=7)
+
+    @on(Action201.update_firmware)
+    def on_update_firmware(self, request_id, firmware, **kwargs):
+        self.received.append(("UpdateFirmware", {"request_id": request_id, "firmware": firmware}))
+        return result201.UpdateFirmware(status=self.answers.get("UpdateFirmware", "Accepted"))
+
+    @on(Action201.get_log)
+    def on_get_log(self, log, log_type, request_id, **kwargs):
+        self.received.append(("GetLog", {"log": log, "log_type": log_type, "request_id": request_id}))
+        return result201.GetLog(status=self.answers.get("GetLog", "Accepted"), filename="diagnostics.zip")
+
+    @on(Action201.clear_charging_profile)
+    def on_clear_charging_profile(self, **kwargs):
+        self.received.append(("ClearChargingProfile", kwargs))
+        return result201.ClearChargingProfile(status=self.answers.get("ClearChargingProfile", "Accepted"))
+
+    @on(Action201.reserve_now)
+    def on_reserve_now(self, id, expiry_date_time, id_token, **kwargs):
+        self.received.append(("ReserveNow", {"id": id}))
+        return result201.ReserveNow(status=self.answers.get("ReserveNow", "Accepted"))
+
+    @on(Action201.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id, **kwargs):
+        self.received.append(("CancelReservation", {"reservation_id": reservation_id}))
+        return result201.CancelReservation(status=self.answers.get("CancelReservation", "Accepted"))

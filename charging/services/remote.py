@@ -1,0 +1,388 @@
+"""Remote actions on a charge point, one function per action, in protocol-neutral terms.
+
+Each function checks its input, builds the call in the charger's OCPP version (charging.ocpp.outbound), sends it
+through ``charging.commands.send`` (which stores the RemoteCommand with who asked and why, and audits the
+request) and returns the stored command. ``commands.CommandFailed`` is raised when the charger did not answer
+(offline, timeout, CALLERROR, or the CSMS refused to send). Where the domain cares about the answer it is acted
+on: a remote start that fails opens a SESSION_FAILED_TO_START alarm, a configuration read is stored on the charge
+point, and an accepted configuration change updates the stored value (and is audited as a change).
+
+These functions are deliberately not one transaction: the wait for the charger must not hold a database
+transaction open (with SQLite it would lock every other writer out for up to the command timeout). What follows
+an answer is written in its own atomic block.
+"""
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import IdToken, User
+from accounts.services import audit
+from charging import commands
+from charging.models import Alarm, ChargePoint, ChargingSession, Evse, RemoteCommand, Reservation
+from charging.ocpp import outbound
+from charging.selectors import station_page as selectors
+from charging.services import alarms, reservations
+from charging.services.authorization import authorize
+
+#: Charger answers that mean the request was taken (the rest — Rejected, NotSupported... — mean it was not).
+ACCEPTING_ANSWERS = {"Accepted", "Unlocked", "Scheduled", "RebootRequired"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A configuration item: a 1.6 key (``name``), or a 2.0.1 variable ``name`` of ``component``."""
+
+    name: str
+    component: str = ""
+    evse: int | None = None
+    component_instance: str = ""
+    variable_instance: str = ""
+
+    @property
+    def key(self) -> str:
+        """The key the item is stored under: ChargePoint.configuration (1.6) or device_model (2.0.1), spelled
+        as charging.services.stations.device_model_merge does."""
+        if not self.component:
+            return self.name
+        return "/".join(filter(None, [self.component, str(self.evse) if self.evse is not None else None,
+                                      self.component_instance or None, self.name, self.variable_instance or None]))
+
+
+@dataclass(frozen=True)
+class ConnectivityResult:
+    """A connectivity test: the triggered Heartbeat (with its round trip) and StatusNotification."""
+
+    heartbeat: RemoteCommand
+    status: RemoteCommand
+    round_trip_ms: int
+
+
+def answer_status(command: RemoteCommand) -> str:
+    """The ``status`` a charger answered, or "Accepted" for answers without one (1.6 UpdateFirmware,
+    GetConfiguration, GetDiagnostics); 2.0.1 SetVariables answers per variable."""
+    response = command.response or {}
+    if "status" in response:
+        return str(response["status"])
+    results = response.get("setVariableResult") or []
+    if results:
+        return str(results[0].get("attributeStatus", ""))
+    return "Accepted"
+
+
+def _require_reason(reason: str) -> None:
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": _("Say why (stored in the audit log).")})
+
+
+def _request_id() -> int:
+    # Correlates 2.0.1 requests with the status notifications that follow (firmware, logs, reports, remote
+    # starts); random rather than counted, so no shared counter row is locked for every command.
+    return secrets.randbelow(2**31 - 2) + 1
+
+
+def _send(charge_point: ChargePoint, call: tuple[str, dict], *, acting_user: User | None, reason: str
+          ) -> RemoteCommand:
+    action, payload = call
+    return commands.send(charge_point=charge_point, action=action, payload=payload, acting_user=acting_user,
+                         reason=reason)
+
+
+def _evse(charge_point: ChargePoint, number: int | None) -> Evse | None:
+    if not number:
+        return None
+    evse = Evse.objects.filter(charge_point=charge_point, evse_id=number).first()
+    if evse is None:
+        raise ValidationError({"evse": _("%(cp)s has no EVSE %(n)d.") % {"cp": charge_point, "n": number}})
+    return evse
+
+
+def reset(*, charge_point: ChargePoint, hard: bool, acting_user: User | None, reason: str) -> RemoteCommand:
+    """Reboot the charger: soft stops running sessions first, hard reboots at once."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.reset(version, hard=hard), acting_user=acting_user, reason=reason)
+
+
+def unlock(*, charge_point: ChargePoint, evse_number: int, connector_number: int = 1, acting_user: User | None,
+           reason: str) -> RemoteCommand:
+    """Release the cable stuck in a connector."""
+    _require_reason(reason)
+    _evse(charge_point, evse_number)
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.unlock_connector(version, evse=evse_number, connector=connector_number),
+                 acting_user=acting_user, reason=reason)
+
+
+def change_availability(*, charge_point: ChargePoint, evse_number: int | None, operative: bool,
+                        acting_user: User | None, reason: str) -> RemoteCommand:
+    """Take one EVSE (or, with ``evse_number`` None or 0, the whole station) out of or back into service."""
+    _require_reason(reason)
+    _evse(charge_point, evse_number)
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.change_availability(version, evse=evse_number, operative=operative),
+                 acting_user=acting_user, reason=reason)
+
+
+def clear_cache(*, charge_point: ChargePoint, acting_user: User | None, reason: str) -> RemoteCommand:
+    """Empty the charger's authorization cache (tags it accepted before ask the CSMS again)."""
+    _require_reason(reason)
+    return _send(charge_point, outbound.clear_cache(outbound.version_of(charge_point)), acting_user=acting_user,
+                 reason=reason)
+
+
+def trigger_message(*, charge_point: ChargePoint, message: str, evse_number: int | None = None,
+                    acting_user: User | None, reason: str) -> RemoteCommand:
+    """Ask the charger to send ``message`` now (one of outbound.TRIGGER_MESSAGES for its version)."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    if message not in outbound.TRIGGER_MESSAGES[version]:
+        raise ValidationError({"message": _("%(message)s cannot be requested from an OCPP %(version)s charger.") % {
+            "message": message, "version": version}})
+    _evse(charge_point, evse_number)
+    return _send(charge_point, outbound.trigger_message(version, message=message, evse=evse_number),
+                 acting_user=acting_user, reason=reason)
+
+
+def update_firmware(*, charge_point: ChargePoint, location: str, retrieve_at: datetime, acting_user: User | None,
+                    reason: str) -> RemoteCommand:
+    """Have the charger download firmware from ``location`` at ``retrieve_at`` and install it."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.update_firmware(version, location=location, retrieve_at=retrieve_at,
+                                                        request_id=_request_id()),
+                 acting_user=acting_user, reason=reason)
+
+
+def get_diagnostics(*, charge_point: ChargePoint, location: str, start: datetime | None = None,
+                    stop: datetime | None = None, acting_user: User | None, reason: str) -> RemoteCommand:
+    """Have the charger upload its diagnostics (2.0.1: its diagnostics log) to ``location``, optionally of one
+    period only."""
+    _require_reason(reason)
+    if start is not None and stop is not None and stop <= start:
+        raise ValidationError({"stop": _("The end of the period must come after its start.")})
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.get_diagnostics(version, location=location, request_id=_request_id(),
+                                                        start=start, stop=stop),
+                 acting_user=acting_user, reason=reason)
+
+
+def send_local_list(*, charge_point: ChargePoint, full: bool, acting_user: User | None, reason: str,
+                    now: datetime) -> RemoteCommand:
+    """Send the tags allowed at the station for offline use: all of them (``full``), or the ones changed since the
+    last list the charger accepted, blocked and expired ones marked so."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    highest, accepted_at = selectors.last_local_list(charge_point)
+    if full:
+        entries = [outbound.LocalListEntry(uid=t.uid, kind=t.type, status="Accepted", expires_at=t.valid_until)
+                   for t in selectors.local_list_tokens(charge_point, now=now)]
+    else:
+        if accepted_at is None:
+            raise ValidationError(_("The charger has not accepted a full list yet: send a full list first."))
+        entries = [outbound.LocalListEntry(uid=t.uid, kind=t.type, status=status,
+                                           expires_at=t.valid_until if status == "Accepted" else None)
+                   for t, status in selectors.local_list_changes(charge_point, since=accepted_at, now=now)]
+        if not entries:
+            raise ValidationError(_("No tag changed since the last list the charger accepted (version %(v)d).")
+                                  % {"v": highest})
+    return _send(charge_point, outbound.send_local_list(version, list_version=highest + 1, full=full,
+                                                        entries=entries),
+                 acting_user=acting_user, reason=reason)
+
+
+def remote_start(*, charge_point: ChargePoint, id_token: IdToken, evse_number: int | None,
+                 acting_user: User | None, reason: str, now: datetime) -> RemoteCommand:
+    """Start a charge for ``id_token`` (on one EVSE, or where the charger chooses). A start the charger rejects
+    or never answers opens a SESSION_FAILED_TO_START alarm."""
+    _require_reason(reason)
+    evse = _evse(charge_point, evse_number)
+    authorization = authorize(charge_point=charge_point, uid=id_token.uid, at=now, purpose="remote start",
+                              evse=evse)
+    if not authorization.accepted:
+        raise ValidationError({"id_token": _("%(uid)s may not charge here: %(why)s") % {
+            "uid": id_token.uid, "why": authorization.reason}})
+    version = outbound.version_of(charge_point)
+    call = outbound.remote_start(version, uid=id_token.uid, kind=id_token.type, evse=evse_number,
+                                 remote_start_id=_request_id())
+    try:
+        command = _send(charge_point, call, acting_user=acting_user, reason=reason)
+    except commands.CommandFailed as failure:
+        if failure.command.status != RemoteCommand.Status.REFUSED:  # our own refusal is no failed start
+            _start_failed(charge_point, evse_number, failure.command, now)
+        raise
+    if answer_status(command) != "Accepted":
+        _start_failed(charge_point, evse_number, command, now)
+    return command
+
+
+def _start_failed(charge_point: ChargePoint, evse_number: int | None, command: RemoteCommand, at: datetime) -> None:
+    answer = answer_status(command) if command.status == RemoteCommand.Status.ANSWERED else (
+        command.get_status_display())
+    alarms.alarm_open(charge_point=charge_point, kind=Alarm.Kind.SESSION_FAILED_TO_START, at=at,
+                      evse_number=evse_number or 0,
+                      message=_("Remote start: %(answer)s") % {"answer": answer},
+                      details={"command": command.pk, "status": command.status, "response": command.response,
+                               "error": command.error})
+
+
+def remote_stop(*, session: ChargingSession, acting_user: User | None, reason: str) -> RemoteCommand:
+    """Ask the charger to end an active session."""
+    _require_reason(reason)
+    if session.status != ChargingSession.Status.ACTIVE:
+        raise ValidationError({"session": _("The session is not active.")})
+    charge_point = session.charge_point
+    version = outbound.version_of(charge_point)
+    if version == outbound.V16 and not session.transaction_id.isdigit():
+        raise ValidationError({"session": _("The session has no OCPP 1.6 transaction id.")})
+    return _send(charge_point, outbound.remote_stop(version, transaction_id=session.transaction_id),
+                 acting_user=acting_user, reason=reason)
+
+
+def _reservation_command(reservation: Reservation, action: str, after_pk: int) -> RemoteCommand:
+    """The command the reservation service just sent for ``reservation`` (it returns the reservation only)."""
+    key = "id" if action == "ReserveNow" and outbound.version_of(reservation.charge_point) == outbound.V201 else (
+        "reservationId")
+    sent = RemoteCommand.objects.filter(charge_point=reservation.charge_point, action=action, pk__gt=after_pk)
+    return next(c for c in sent.order_by("-pk") if (c.payload or {}).get(key) == reservation.pk)
+
+
+def _newest_command_pk(charge_point: ChargePoint) -> int:
+    return RemoteCommand.objects.filter(charge_point=charge_point).order_by("-pk").values_list("pk", flat=True
+                                                                                             ).first() or 0
+
+
+def reserve(*, charge_point: ChargePoint, evse_number: int | None, id_token: IdToken, expires_at: datetime,
+            acting_user: User | None, reason: str, now: datetime) -> RemoteCommand:
+    """Hold one EVSE (or any, with ``evse_number`` None) for ``id_token`` until ``expires_at``."""
+    _require_reason(reason)
+    evse = _evse(charge_point, evse_number)
+    before = _newest_command_pk(charge_point)
+    reservation = reservations.reservation_create(charge_point=charge_point, evse=evse, uid=id_token.uid,
+                                                  expires_at=expires_at, acting_user=acting_user, reason=reason,
+                                                  now=now)
+    return _reservation_command(reservation, "ReserveNow", before)
+
+
+def cancel_reservation(*, reservation: Reservation, acting_user: User | None, reason: str) -> RemoteCommand:
+    """Release a reservation the charger holds."""
+    _require_reason(reason)
+    if reservation.status != Reservation.Status.ACCEPTED:
+        raise ValidationError({"reservation": _("Only a reservation the charger holds can be cancelled.")})
+    before = _newest_command_pk(reservation.charge_point)
+    reservation = reservations.reservation_cancel(reservation=reservation, acting_user=acting_user, reason=reason)
+    return _reservation_command(reservation, "CancelReservation", before)
+
+
+def clear_charging_profiles(*, charge_point: ChargePoint, evse_number: int | None = None, purpose: str | None = None,
+                            acting_user: User | None, reason: str) -> RemoteCommand:
+    """Remove charging profiles: all, or those of one EVSE (0: the station) and/or one purpose
+    (outbound.PROFILE_PURPOSES)."""
+    _require_reason(reason)
+    if purpose and purpose not in outbound.PROFILE_PURPOSES:
+        raise ValidationError({"purpose": _("Unknown charging profile purpose.")})
+    _evse(charge_point, evse_number)
+    version = outbound.version_of(charge_point)
+    return _send(charge_point, outbound.clear_charging_profile(version, evse=evse_number, purpose=purpose or None),
+                 acting_user=acting_user, reason=reason)
+
+
+def configuration_read(*, charge_point: ChargePoint, keys: list[str] | None = None, acting_user: User | None,
+                       reason: str, now: datetime) -> RemoteCommand:
+    """Read the charger's configuration. 1.6: GetConfiguration, stored in ChargePoint.configuration (all keys
+    replace it, named ``keys`` are merged). 2.0.1: GetBaseReport FullInventory; the station then reports its
+    variables in NotifyReport messages, which the gateway merges into the device model."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    command = _send(charge_point, outbound.read_configuration(version, keys=keys, request_id=_request_id()),
+                    acting_user=acting_user, reason=reason)
+    if version == outbound.V16:
+        _store_configuration(charge_point, (command.response or {}).get("configurationKey") or [],
+                             replace=not keys, at=now)
+    return command
+
+
+@transaction.atomic
+def _store_configuration(charge_point: ChargePoint, reported: list[dict], *, replace: bool, at: datetime) -> None:
+    locked = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+    configuration = {} if replace else dict(locked.configuration)
+    for item in reported:
+        configuration[item["key"]] = {"value": item.get("value", ""), "readonly": bool(item.get("readonly"))}
+    locked.configuration, locked.configuration_at = configuration, at
+    locked.save(update_fields=["configuration", "configuration_at"])
+    charge_point.configuration, charge_point.configuration_at = configuration, at
+
+
+def configuration_change(*, charge_point: ChargePoint, setting: Setting, value: str, acting_user: User | None,
+                         reason: str, now: datetime) -> RemoteCommand:
+    """Set one configuration key (1.6 ChangeConfiguration) or device-model variable (2.0.1 SetVariables). When
+    the charger takes the value (Accepted, or RebootRequired: taken, applied after a reboot) the stored
+    configuration is updated and the change is audited with its old and new value."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    if version == outbound.V201 and not setting.component:
+        raise ValidationError({"component": _("Name the component the variable belongs to.")})
+    if version == outbound.V16 and (charge_point.configuration.get(setting.name) or {}).get("readonly"):
+        raise ValidationError({"key": _("%(key)s is read-only on this charger.") % {"key": setting.name}})
+    command = _send(charge_point, outbound.change_configuration(
+        version, name=setting.name, value=value, component=setting.component, evse=setting.evse,
+        component_instance=setting.component_instance, variable_instance=setting.variable_instance),
+        acting_user=acting_user, reason=reason)
+    if answer_status(command) in ("Accepted", "RebootRequired"):
+        _store_setting(charge_point, setting, value, version=version, acting_user=acting_user, reason=reason,
+                       at=now)
+    return command
+
+
+@transaction.atomic
+def _store_setting(charge_point: ChargePoint, setting: Setting, value: str, *, version: str,
+                   acting_user: User | None, reason: str, at: datetime) -> None:
+    locked = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+    key = setting.key
+    if version == outbound.V201:
+        model = dict(locked.device_model)
+        item = dict(model.get(key) or {})
+        attributes = [dict(a) for a in item.get("attributes") or []]
+        actual = next((a for a in attributes if (a.get("type") or "Actual") == "Actual"), None)
+        if actual is None:
+            actual = {"type": "Actual"}
+            attributes.append(actual)
+        old = actual.get("value")
+        actual["value"] = value
+        item["attributes"] = attributes
+        model[key] = item
+        locked.device_model = model
+        locked.save(update_fields=["device_model"])
+        charge_point.device_model = model
+    else:
+        configuration = dict(locked.configuration)
+        old = (configuration.get(key) or {}).get("value")
+        configuration[key] = {**(configuration.get(key) or {"readonly": False}), "value": value}
+        locked.configuration = configuration
+        locked.save(update_fields=["configuration"])
+        charge_point.configuration = configuration
+    audit.record(action="chargepoint.configuration_changed", target=locked, acting_user=acting_user, reason=reason,
+                 changes={key: (old, value)}, at=at)
+
+
+def connectivity_test(*, charge_point: ChargePoint, acting_user: User | None, reason: str) -> ConnectivityResult:
+    """Trigger a Heartbeat, timing the round trip, then a StatusNotification (fresh connector statuses). Raises
+    CommandFailed when the Heartbeat trigger is not answered; the StatusNotification's outcome is reported as
+    it is."""
+    _require_reason(reason)
+    version = outbound.version_of(charge_point)
+    started = time.monotonic()
+    heartbeat = _send(charge_point, outbound.trigger_message(version, message="Heartbeat"), acting_user=acting_user,
+                      reason=reason)
+    round_trip_ms = round((time.monotonic() - started) * 1000)
+    try:
+        status = _send(charge_point, outbound.trigger_message(version, message="StatusNotification"),
+                       acting_user=acting_user, reason=reason)
+    except commands.CommandFailed as failure:
+        status = failure.command
+    return ConnectivityResult(heartbeat=heartbeat, status=status, round_trip_ms=round_trip_ms)

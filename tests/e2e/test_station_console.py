@@ -1,0 +1,171 @@
+"""The issue's acceptance for the charge point page: a support user finds a station in the list, opens it, sends
+a reset with a reason and sees the answer of a simulated charger connected over a real websocket to the same
+server (daphne, which also serves the admin over HTTP, on the test database).
+
+The charger runs in a background thread with its own asyncio loop: Playwright's sync API owns this thread's
+loop. The server is the conformance tests' daphne set-up plus collected static files: with the production static
+storage (a manifest) every admin page fails without them. The test does not depend on the CSS or the page's
+script being applied.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from ocpp.v16 import call
+from playwright.sync_api import expect
+
+from accounts.models import Membership
+from charging.services.stations import charge_point_register
+from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
+from tests.conformance.clients import Charger16, connected
+from tests.conformance.conftest import ROOT, _database_url, redis_url  # noqa: F401  (redis_url: a fixture)
+from tests.servers import free_port, wait_for_port
+
+pytestmark = pytest.mark.conformance
+KEY = "station-console-authorization-key"
+PASSWORD = "Laddstolpe-2026!"
+
+
+@pytest.fixture(scope="session")
+def console_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):  # noqa: F811
+    """Base URL (ws://…) of a daphne server on the test database that also serves the admin over HTTP."""
+    port = free_port()
+    data_dir = tmp_path_factory.mktemp("console-server-data")
+    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": redis_url, "DATA_DIR": str(data_dir),
+           "CONN_MAX_AGE": "0", "OCPP_SEEN_WRITE_INTERVAL": "0", "OCPP_DEFAULT_COMMAND_TIMEOUT": "5",
+           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
+    log = (data_dir / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                "csms.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, process)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        if process.returncode not in (0, -15):
+            print((data_dir / "server.log").read_text()[-5000:])
+
+
+class ChargerThread(threading.Thread):
+    """A simulated OCPP 1.6 charger, connected and booted, until close()."""
+
+    def __init__(self, url: str, identity: str):
+        super().__init__(daemon=True)
+        self.url, self.identity = url, identity
+        self.ready = threading.Event()
+        self.charger: Charger16 | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            async with connected(self.url, self.identity, key=KEY) as charger:
+                answer = await charger.call(call.BootNotification(charge_point_vendor="Zaptec",
+                                                                  charge_point_model="Go"))
+                assert answer.status == "Accepted"
+                self.charger = charger
+                self.ready.set()
+                await self._stopping.wait()
+        except BaseException as exc:  # reported to the test thread, which would otherwise wait in vain
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def call(self, message):
+        """Send ``message`` from the charger (from the test's thread) and return the CSMS's answer."""
+        return asyncio.run_coroutine_threadsafe(self.charger.call(message), self._loop).result(15)
+
+    def close(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self.join(10)
+
+
+@pytest.fixture
+def support_user(transactional_db, settings):
+    # Hashed as the server process checks it (the tests' fast MD5 hasher is not configured there).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    user = UserFactory(email="support@example.com", is_staff=True)
+    user.set_password(PASSWORD)
+    user.save()
+    MembershipFactory(user=user, organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT)
+    return user
+
+
+@pytest.fixture
+def stations(transactional_db):
+    """The station to reset, among others the search must leave out."""
+    org = OrganizationFactory(name="BRF Solrosen")
+    for identity in ("SOLROSEN-02", "SOLROSEN-03"):
+        charge_point_register(identity=identity, organization=org, acting_user=None, reason="test")
+    return charge_point_register(identity="SOLROSEN-01", organization=org, evses=2, auth_key=KEY,
+                                 display_name="Laddplats 01", acting_user=None, reason="test")
+
+
+@pytest.fixture
+def charger(console_server, stations):
+    thread = ChargerThread(console_server, stations.identity)
+    thread.start()
+    assert thread.ready.wait(30), "the simulated charger did not connect"
+    if thread.error is not None:
+        raise thread.error
+    yield thread
+    thread.close()
+
+
+def test_support_resets_a_station_from_its_page_and_sees_the_chargers_answer(
+        console_server, support_user, stations, charger, page):
+    base = console_server.replace("ws://", "http://")
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("#id_username", support_user.email)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+    page.goto(f"{base}/admin/charging/chargepoint/")
+    page.fill("#searchbar", "SOLROSEN-01")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url("**/admin/charging/chargepoint/?q=SOLROSEN-01")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    rows.first.locator("a[href*='/change/']").first.click()
+    page.wait_for_url(f"**/admin/charging/chargepoint/{stations.pk}/change/**")
+    assert page.locator("#connectors").is_visible()
+
+    page.click("#remote-actions a[data-action='reset']")
+    page.wait_for_url(f"**/admin/charging/chargepoint/{stations.pk}/actions/reset/")
+    page.check("input[name='kind'][value='soft']")
+    page.fill("#id_reason", "Customer call 4711: display frozen")
+    page.click("#remote-action-form input[type=submit]")
+    page.wait_for_url(f"**/admin/charging/chargepoint/{stations.pk}/change/")
+
+    message = page.locator("ul.messagelist li")
+    assert message.count() == 1
+    assert message.inner_text() == "Reset: Accepted"
+    assert charger.charger.received == [("Reset", {"type": "Soft"})]
+    # The command is listed on the page with who asked and why.
+    assert "Customer call 4711: display frozen" in page.locator("#commands").inner_text()
+    Path("test-results").mkdir(exist_ok=True)
+    page.screenshot(path="test-results/station-console-reset.png", full_page=True)
+
+    # While the page stays open, what the charger reports next appears on it without a reload.
+    page.evaluate("window.stillTheSamePage = true")
+    charger.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"))
+    expect(page.locator("#connectors tbody tr").first.locator("td").nth(3)).to_have_text("Charging", timeout=20_000)
+    expect(page.locator("#frame-rows tr", has_text="StatusNotification")).to_have_count(1, timeout=20_000)
+    assert page.evaluate("window.stillTheSamePage") is True
+    page.screenshot(path="test-results/station-console-live.png", full_page=True)
