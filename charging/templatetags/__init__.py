@@ -1,0 +1,1 @@
+"""Template tags of the charging app: ``operations`` (the operations dashboard on the admin home page)."""
