@@ -1,3 +1,3 @@
 """Admin pages of the charging app, one module per area (see each module's docstring)."""
 
-from charging.admin import charge_points, network, records  # noqa: F401  (registers the pages)
+from charging.admin import alarms, charge_points, field_service, network, records  # noqa: F401  (registers the pages)

@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import AuditedAdmin, action_with_reason
 from charging.admin.base import ChargingChoicesMixin, EvseInline
+from charging.admin.bulk import ChargePointBulkMixin
+from charging.admin.station_list import StationListMixin
+from charging.admin.station_page import StationPageMixin
 from charging.models import ChargePoint
 from charging.services import stations
 
@@ -20,17 +23,12 @@ def _new_auth_key(charge_point, request, reason):
 
 
 @admin.register(ChargePoint)
-class ChargePointAdmin(ChargingChoicesMixin, AuditedAdmin):
-    list_display = ["identity", "display_name", "organization", "location", "status", "is_connected",
-                    "last_seen_at", "ocpp_version", "registration_status"]
-    list_filter = ["is_connected", "registration_status", "ocpp_version", "organization__kind"]
-    search_fields = ["identity", "display_name", "serial_number", "organization__name", "location__name"]
+class ChargePointAdmin(StationListMixin, StationPageMixin, ChargePointBulkMixin, ChargingChoicesMixin, AuditedAdmin):
     autocomplete_fields = ["organization", "location"]
-    list_select_related = ["organization", "location"]
     readonly_fields = ["vendor", "model", "firmware_version", "ocpp_version", "is_connected", "last_seen_at",
                        "last_boot_at", "status", "error_code", "device_model", "created_at"]
     inlines = [EvseInline]
-    actions = ["new_auth_key"]
+    actions = ["new_auth_key", "clone_configuration", "move_to_organization", "soft_reset", "hard_reset"]
 
     new_auth_key = action_with_reason(
         description=gettext_lazy("Generate a new AuthorizationKey (HTTP Basic password)"),

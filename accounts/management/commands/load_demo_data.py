@@ -12,14 +12,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import IdToken, Membership, Organization, User, UserGroup
 from accounts.services.groups import user_group_add_members, user_group_create
 from accounts.services.organizations import organization_create, user_grant_admin_access
 from accounts.services.tokens import id_token_issue
 from accounts.services.users import membership_change_role, user_invite
-from charging.models import ChargePoint, Location
+from charging.models import ChargePoint, Location, MaintenancePlan, NotificationGroup
+from charging.services.field_service import add_months, maintenance_plan_set
 from charging.services.locations import location_create
+from charging.services.notifications import notification_group_create
 from charging.services.stations import charge_point_register
 
 REASON = "Demo data"
@@ -83,6 +86,7 @@ class Command(BaseCommand):
         self.groups(orgs["brf-solrosen"], residents)
         self.board_member(orgs["brf-solrosen"], residents[0], board_password)
         self.charge_points(orgs["brf-solrosen"])
+        self.operations(orgs["operator"], orgs["brf-solrosen"], residents[0])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(f"  Admin login (operator support): {base}/admin/  admin@example.com / {admin_password}")
@@ -139,6 +143,23 @@ class Command(BaseCommand):
                 charge_point_register(identity=identity, organization=organization, evses=1,
                                       display_name=f"Laddplats {number:02d}", system_name=system_name,
                                       location=location, locked_box=True, acting_user=None, reason=REASON)
+
+    def operations(self, operator: Organization, association: Organization, board: User) -> None:
+        """Who hears about alarms (the operator's duty desk for everything, the board about its own stations going
+        offline or tripping a fuse) and the annual inspection of the demo stations, spread over the year."""
+        if not NotificationGroup.objects.filter(organization=operator).exists():
+            notification_group_create(organization=operator, name="Driftlarm (jour)", emails="jour@example.com",
+                                      acting_user=None, reason=REASON)
+        if not NotificationGroup.objects.filter(organization=association).exists():
+            notification_group_create(organization=association, name="Styrelsen", emails=board.email,
+                                      kinds=["offline", "fuse_tripped"], acting_user=None, reason=REASON)
+        first_due = timezone.localdate().replace(day=1)
+        stations = ChargePoint.objects.filter(organization=association, identity__in=[i for i, _ in DEMO_CHARGE_POINTS])
+        for month, station in enumerate(stations.order_by("identity")):
+            if not MaintenancePlan.objects.filter(charge_point=station).exists():
+                maintenance_plan_set(charge_point=station, interval_months=12,
+                                     next_due_on=add_months(first_due, month), technician="Elservice Syd AB",
+                                     acting_user=None, reason=REASON)
 
     def board_member(self, organization: Organization, user: User, password: str) -> None:
         membership = Membership.objects.get(user=user, organization=organization)
