@@ -10,7 +10,7 @@ from charging.admin.base import ChargingChoicesMixin, EvseInline
 from charging.admin.bulk import ChargePointBulkMixin
 from charging.admin.station_list import StationListMixin
 from charging.admin.station_page import StationPageMixin
-from charging.models import ChargePoint
+from charging.models import ChargePoint, Connector, Evse
 from charging.services import stations
 
 
@@ -26,7 +26,9 @@ def _new_auth_key(charge_point, request, reason):
 class ChargePointAdmin(StationListMixin, StationPageMixin, ChargePointBulkMixin, ChargingChoicesMixin, AuditedAdmin):
     autocomplete_fields = ["organization", "location"]
     readonly_fields = ["vendor", "model", "firmware_version", "ocpp_version", "is_connected", "last_seen_at",
-                       "last_boot_at", "status", "error_code", "device_model", "created_at"]
+                       "last_boot_at", "status", "status_at", "error_code", "device_model", "configuration",
+                       "configuration_at", "sessions_30d", "failed_sessions_30d", "error_rate", "decommissioned_at",
+                       "created_at"]
     inlines = [EvseInline]
     actions = ["new_auth_key", "clone_configuration", "move_to_organization", "soft_reset", "hard_reset"]
 
@@ -36,5 +38,15 @@ class ChargePointAdmin(StationListMixin, StationPageMixin, ChargePointBulkMixin,
 
     def has_set_auth_key_permission(self, request):
         return self.operator_only(request)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        # A station changes owner only through "Move to another organization", which keeps its history straight.
+        return [*fields, "organization"] if obj is not None else fields
+
+    def history_targets(self, obj):
+        evse_pks = list(obj.evses.values_list("pk", flat=True))
+        return [(Evse, evse_pks), (Connector, list(Connector.objects.filter(evse__in=evse_pks).values_list(
+            "pk", flat=True)))]
 
 

@@ -104,6 +104,10 @@ def test_adding_an_evse_through_the_charge_point_page_is_audited(client, operato
     assert evse.max_power_w == 22000
     entry = AuditLogEntry.objects.get(target_id=str(evse.pk), target_type__model="evse")
     assert (entry.actor, entry.reason) == (operator_staff, "Second socket installed, work order 88")
+    # The charge point's History page shows the inline EVSE change with its reason.
+    history = client.get(_url(ChargePoint, "history", cp.pk)).content.decode()
+    assert "evse.created" in history
+    assert "Second socket installed, work order 88" in history
 
 
 def test_a_board_with_view_permission_sees_only_its_own_charge_points(client, brf_a, brf_b):
