@@ -16,7 +16,7 @@ from django.contrib.admin.utils import get_last_value_from_parameters, quote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import get_script_prefix, get_urlconf, path, reverse
@@ -365,7 +365,9 @@ class StationListMixin:
         address = ", ".join(filter(None, [obj.location.street_address, obj.location.city]))
         return format_html('<span title="{}">{}</span>', address, obj.location.name)
 
-    @admin.display(description=gettext_lazy("error rate"), ordering="error_rate")
+    # Worst first when sorted descending, with stations without sessions (no rate) last; ascending is the exact
+    # reverse. The same on every database, and PostgreSQL's (error_rate DESC NULLS LAST) index serves both ways.
+    @admin.display(description=gettext_lazy("error rate"), ordering=F("error_rate").asc(nulls_first=True))
     def error_rate_percent(self, obj):
         if obj.error_rate is None:
             return "—"

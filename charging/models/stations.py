@@ -116,6 +116,7 @@ class ChargePoint(models.Model):
         indexes = [models.Index(fields=["organization", "identity"]),
                    models.Index(fields=["is_connected", "last_seen_at"]),
                    models.Index(fields=["error_rate"])]
+        # PostgreSQL also gets a descending error-rate index and trigram search indexes (migration 0006).
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.identity})" if self.display_name else self.identity

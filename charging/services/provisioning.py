@@ -350,7 +350,8 @@ def charge_point_move(*, charge_point: ChargePoint, organization: Organization, 
     """
     if not reason.strip():
         raise ValidationError({"reason": _("Say why the charge point changes owner.")})
-    charge_point = ChargePoint.objects.select_for_update().select_related("organization", "location").get(
+    # Lock only the station's row: PostgreSQL refuses FOR UPDATE on the nullable side of the site's outer join.
+    charge_point = ChargePoint.objects.select_for_update(of=("self",)).select_related("organization", "location").get(
         pk=charge_point.pk)
     if charge_point.organization_id == organization.pk:
         raise ValidationError(_("%(cp)s belongs to %(org)s already.") % {"cp": charge_point, "org": organization})
