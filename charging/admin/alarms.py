@@ -87,7 +87,9 @@ class AlarmNotificationInline(ReadOnlyAdminMixin, TenantScopedInline):
 
 
 @admin.register(Alarm)
-class AlarmAdmin(TenantScopedAdmin):
+class AlarmAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Alarms are opened and closed by what the stations report; people only acknowledge them."""
+
     organization_field = "charge_point__organization"
     list_display = ["opened_at", "charge_point", "evse", "kind", "severity", "message", "is_open", "acknowledged_by",
                     "acknowledged_at"]
@@ -103,16 +105,6 @@ class AlarmAdmin(TenantScopedAdmin):
     inlines = [AlarmNotificationInline]
     actions = ["acknowledge"]
     change_form_template = "admin/charging/alarm/change_form.html"
-
-    # Alarms are opened and closed by what the stations report; people only acknowledge them.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_acknowledge_permission(self, request, obj=None):
         return request.user.has_perm("charging.change_alarm")

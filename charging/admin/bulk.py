@@ -129,7 +129,7 @@ class ChargePointBulkMixin(ImportMixin, ExportMixin):
             "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
             "select_across": request.POST.get("select_across", "0"),
         }
-        return TemplateResponse(request, "admin/charging/chargepoint/bulk_action.html", context)
+        return TemplateResponse(request, "admin/action_with_reason.html", context)
 
     @admin.action(description=gettext_lazy("Clone configuration to new identities"), permissions=["clone"])
     def clone_configuration(self, request, queryset):

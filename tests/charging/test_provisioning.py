@@ -263,7 +263,7 @@ def _action(client, action: str, selected: list[int], **data):
 def test_clone_action_asks_for_identities_and_reason_then_creates(client, operator_staff, source):
     client.force_login(operator_staff)
     form_page = _action(client, "clone_configuration", [source.pk])
-    assert "admin/charging/chargepoint/bulk_action.html" in [t.name for t in form_page.templates]
+    assert "admin/action_with_reason.html" in [t.name for t in form_page.templates]
     refused = _action(client, "clone_configuration", [source.pk], apply="1", identities="SRC-1\nNEW-1",
                       reason="Order 4711")
     assert "Taken already: SRC-1." in refused.content.decode()
