@@ -1,7 +1,14 @@
+"""Settings for every test, and the real server processes (daphne on the test database, Redis) that the
+conformance and browser tests drive from outside."""
+
+import os
+import shutil
+
 import pytest
 from django.db import connections
 
 from accounts.sms import LocmemSmsBackend
+from tests.servers import running_csms, running_redis
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -24,7 +31,53 @@ def _test_settings(settings):
     LocmemSmsBackend.outbox = []
 
 
-
 @pytest.fixture
 def sms_outbox():
     return LocmemSmsBackend.outbox
+
+
+def _database_url() -> str:
+    """The test database as a DATABASE_URL for another process (PostgreSQL in CI; a SQLite file locally)."""
+    settings_dict = connections["default"].settings_dict
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    return (f"postgres://{settings_dict['USER']}:{settings_dict['PASSWORD']}@{settings_dict['HOST'] or '127.0.0.1'}"
+            f":{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}")
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL if set (CI); otherwise a private redis-server if one is installed, so that commands sent from
+    this test process reach the server process."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but neither REDIS_URL nor redis-server is available")
+        pytest.skip("Commands across processes need Redis: set REDIS_URL or install redis-server")
+    with running_redis(binary) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):
+    """Base websocket URL (ws://…) of a daphne server running csms.asgi against the test database, with the
+    channel layer on ``redis_url``; it serves the admin over HTTP on the same port, with collected static files."""
+    with running_csms(tmp_path_factory.mktemp("server-data"), DATABASE_URL=_database_url(), REDIS_URL=redis_url,
+                      CONN_MAX_AGE="0", OCPP_VALIDATE_RESPONSES="true", OCPP_SEEN_WRITE_INTERVAL="0",
+                      OCPP_DEFAULT_COMMAND_TIMEOUT="5", LOG_LEVEL="WARNING") as url:
+        yield url
+
+
+@pytest.fixture
+def server_settings(settings, redis_url):
+    """Point this process's channel layer at the server's, so charging.commands.send reaches it."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": None}]}}}
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield settings
+    channel_layers.backends.clear()

@@ -1,8 +1,15 @@
 """Helpers for tests and benchmarks that start real server processes on loopback."""
 
+import contextlib
+import os
 import socket
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -22,3 +29,45 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> 
                 return
         time.sleep(0.1)
     raise RuntimeError(f"Nothing listens on port {port} after {seconds} s")
+
+
+@contextlib.contextmanager
+def _serving(command: list[str], port: int, log: Path | None = None, **popen) -> Iterator[None]:
+    """Run ``command`` until exit, from the moment it listens on ``port``. Its output goes to ``log`` (whose tail is
+    printed if it did not stop cleanly) or nowhere."""
+    with log.open("w") if log else open(os.devnull, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, **popen)
+        try:
+            wait_for_port(port, process)
+            yield
+        finally:
+            process.terminate()
+            process.wait(10)
+            if log and process.returncode not in (0, -15):
+                print(log.read_text()[-5000:])
+
+
+@contextlib.contextmanager
+def running_redis(binary: str) -> Iterator[str]:
+    """The URL of a private redis-server (``binary``) on a free port, without persistence, until exit."""
+    port = free_port()
+    with _serving([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"], port):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@contextlib.contextmanager
+def running_csms(data_dir: Path, **environment: str) -> Iterator[str]:
+    """The base URL (ws://…) of a daphne process serving csms.asgi, over websockets and HTTP, until exit.
+
+    The process gets this one's environment plus ``environment`` (DATABASE_URL, REDIS_URL, …) and ``data_dir`` as
+    its DATA_DIR. Static files are collected into ``data_dir`` first: with the production static storage (a
+    manifest) every admin page fails without them. The server's log is ``data_dir/server.log``; its tail is
+    printed if the server did not stop cleanly.
+    """
+    env = {**os.environ, **environment, "DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)
+    port = free_port()
+    with _serving([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "csms.asgi:application"],
+                  port, log=data_dir / "server.log", cwd=ROOT, env=env):
+        yield f"ws://127.0.0.1:{port}"

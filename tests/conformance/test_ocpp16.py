@@ -29,6 +29,7 @@ from charging.models import (
 from charging.services.stations import charge_point_register
 from tests.accounts.factories import OrganizationFactory
 from tests.conformance.clients import connected, exchange, raw_socket
+from tests.conftest import _database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.conformance]
 KEY = "secret-authorization-key-0123"
@@ -377,11 +378,6 @@ def test_ocpp_call_from_another_process_reaches_the_charger(csms_server, station
     assert json.loads(out) == {"status": "Accepted"}
     assert charger.received == [("Reset", {"type": "Soft"})]
 
-
-def _database_url() -> str:
-    from tests.conformance.conftest import _database_url as url
-
-    return url()
 
 
 async def test_a_reservation_is_held_by_the_charger_and_used_by_the_next_start(csms_server, station, server_settings):

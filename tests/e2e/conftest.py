@@ -1,4 +1,5 @@
-"""Browser tests drive Debian's Chromium through Playwright against a live Django server.
+"""Browser tests drive Debian's Chromium through Playwright against a live Django server (or the daphne
+process of `csms_server`), logged into the admin as a support user.
 
 Locally they skip when Chromium is missing; under CI (CI=true) a missing browser fails the run instead.
 """
@@ -8,9 +9,13 @@ import shutil
 
 import pytest
 
+from accounts.models import Membership
+from tests.accounts.factories import MembershipFactory, OperatorFactory, UserFactory
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SUPPORT_PASSWORD = "Laddstolpe-2026!"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -42,3 +47,24 @@ def page(chromium_path):
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture
+def support_user(transactional_db, settings):
+    """Sara Support, a staff member of the operator with the operator-support role and password SUPPORT_PASSWORD."""
+    # PBKDF2, so that a server in its own process (csms_server) can check it too: the tests' fast MD5 hasher is
+    # configured only in this process.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    user = UserFactory(email="support@example.com", first_name="Sara", last_name="Support", is_staff=True,
+                       password=SUPPORT_PASSWORD)
+    MembershipFactory(user=user, organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT)
+    return user
+
+
+def log_in(page, base_url: str, email: str, password: str, next_path: str = "/admin/") -> None:
+    """Log into the admin at ``base_url`` and wait until it has redirected to ``next_path``."""
+    page.goto(f"{base_url}/admin/login/?next={next_path}")
+    page.fill("#id_username", email)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}{next_path}")

@@ -2,24 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Membership
-from tests.accounts.factories import (
-    IdTokenFactory,
-    MembershipFactory,
-    OperatorFactory,
-    OrganizationFactory,
-    UserFactory,
-)
-
-
-@pytest.fixture
-def support_login(transactional_db):
-    operator = OperatorFactory()
-    user = UserFactory(email="support@example.com", is_staff=True)
-    user.set_password("Laddstolpe-2026!")
-    user.save()
-    MembershipFactory(user=user, organization=operator, role=Membership.Role.OPERATOR_SUPPORT)
-    return "support@example.com", "Laddstolpe-2026!"
+from tests.accounts.factories import IdTokenFactory, OrganizationFactory
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
 
 
 @pytest.fixture
@@ -28,14 +12,8 @@ def solrosen_tag(transactional_db):
                           visual_number="001-00001")
 
 
-def test_support_logs_into_the_admin_and_opens_the_tag_list(live_server, support_login, solrosen_tag, page):
-    email, password = support_login
-
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/")
+def test_support_logs_into_the_admin_and_opens_the_tag_list(live_server, support_user, solrosen_tag, page):
+    log_in(page, live_server.url, support_user.email, SUPPORT_PASSWORD)
 
     page.click("a[href='/admin/accounts/idtoken/']")
     page.wait_for_url(f"{live_server.url}/admin/accounts/idtoken/")

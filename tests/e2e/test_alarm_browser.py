@@ -6,20 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Membership
 from charging.services import stations
-from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
-
-PASSWORD = "Laddstolpe-2026!"
-
-
-@pytest.fixture
-def support_user(transactional_db):
-    user = UserFactory(email="sara@operator.example", first_name="Sara", last_name="Support", is_staff=True)
-    user.set_password(PASSWORD)
-    user.save()
-    MembershipFactory(user=user, organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT)
-    return user
+from tests.accounts.factories import OrganizationFactory
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
 
 
 @pytest.fixture
@@ -35,11 +24,7 @@ def tripped_fuse(transactional_db):
 
 def test_support_acknowledges_an_alarm_from_the_alarm_list(live_server, support_user, tripped_fuse, page):
     alarm_id = tripped_fuse.pk
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/charging/alarm/")
-    page.fill("#id_username", support_user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}/admin/charging/alarm/")
+    log_in(page, live_server.url, support_user.email, SUPPORT_PASSWORD, next_path="/admin/charging/alarm/")
 
     row = page.locator("#result_list tbody tr").filter(has_text="Laddplats 07")
     assert row.count() == 1

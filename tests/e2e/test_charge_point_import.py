@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from accounts.models import Membership
 from charging.models import Location
-from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
+from tests.accounts.factories import OrganizationFactory
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
 
 HEADER = "identity,serial_number,display_name,organization,location,evse_ids,connectors,locked_box,access_mode"
 ROWS = [
@@ -15,16 +15,6 @@ ROWS = [
     "SOL-02,SN-1002,Laddplats 02,769600-1234,Garaget,SE*LNN*E0003,{connector},no,public",
     "SOL-03,SN-1003,Laddplats 03,BRF Solrosen,,,CCS2+CHAdeMO,no,public",
 ]
-
-
-@pytest.fixture
-def support_login(transactional_db):
-    operator = OperatorFactory()
-    user = UserFactory(email="support@example.com", is_staff=True)
-    user.set_password("Laddstolpe-2026!")
-    user.save()
-    MembershipFactory(user=user, organization=operator, role=Membership.Role.OPERATOR_SUPPORT)
-    return "support@example.com", "Laddstolpe-2026!"
 
 
 @pytest.fixture
@@ -54,16 +44,11 @@ def _upload(page, base: str, path: str) -> None:
     page.wait_for_load_state()
 
 
-def test_support_imports_charge_points_only_once_the_file_has_no_bad_row(live_server, support_login, solrosen,
+def test_support_imports_charge_points_only_once_the_file_has_no_bad_row(live_server, support_user, solrosen,
                                                                         csv_files, page):
-    email, password = support_login
     bad_file, good_file = csv_files
     base = live_server.url
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", email)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+    log_in(page, base, support_user.email, SUPPORT_PASSWORD)
 
     _upload(page, base, bad_file)
     invalid = page.locator("#import-row-errors tbody tr")

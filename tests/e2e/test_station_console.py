@@ -3,15 +3,12 @@ a reset with a reason and sees the answer of a simulated charger connected over 
 server (daphne, which also serves the admin over HTTP, on the test database).
 
 The charger runs in a background thread with its own asyncio loop: Playwright's sync API owns this thread's
-loop. The server is the conformance tests' daphne set-up plus collected static files: with the production static
-storage (a manifest) every admin page fails without them. The test does not depend on the CSS or the page's
-script being applied.
+loop. The server is `csms_server` (tests/conftest.py), shared with the conformance tests; it collects static files
+first, since with the production static storage (a manifest) every admin page fails without them. The test does not
+depend on the CSS or the page's script being applied.
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -19,40 +16,13 @@ import pytest
 from ocpp.v16 import call
 from playwright.sync_api import expect
 
-from accounts.models import Membership
 from charging.services.stations import charge_point_register
-from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
+from tests.accounts.factories import OrganizationFactory
 from tests.conformance.clients import Charger16, connected
-from tests.conformance.conftest import ROOT, _database_url, redis_url  # noqa: F401  (redis_url: a fixture)
-from tests.servers import free_port, wait_for_port
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
 
 pytestmark = pytest.mark.conformance
 KEY = "station-console-authorization-key"
-PASSWORD = "Laddstolpe-2026!"
-
-
-@pytest.fixture(scope="session")
-def console_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory):  # noqa: F811
-    """Base URL (ws://…) of a daphne server on the test database that also serves the admin over HTTP."""
-    port = free_port()
-    data_dir = tmp_path_factory.mktemp("console-server-data")
-    env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": redis_url, "DATA_DIR": str(data_dir),
-           "CONN_MAX_AGE": "0", "OCPP_SEEN_WRITE_INTERVAL": "0", "OCPP_DEFAULT_COMMAND_TIMEOUT": "5",
-           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                   check=True)
-    log = (data_dir / "server.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "csms.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, process)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-        if process.returncode not in (0, -15):
-            print((data_dir / "server.log").read_text()[-5000:])
 
 
 class ChargerThread(threading.Thread):
@@ -96,17 +66,6 @@ class ChargerThread(threading.Thread):
 
 
 @pytest.fixture
-def support_user(transactional_db, settings):
-    # Hashed as the server process checks it (the tests' fast MD5 hasher is not configured there).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
-    user = UserFactory(email="support@example.com", is_staff=True)
-    user.set_password(PASSWORD)
-    user.save()
-    MembershipFactory(user=user, organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT)
-    return user
-
-
-@pytest.fixture
 def stations(transactional_db):
     """The station to reset, among others the search must leave out."""
     org = OrganizationFactory(name="BRF Solrosen")
@@ -117,8 +76,8 @@ def stations(transactional_db):
 
 
 @pytest.fixture
-def charger(console_server, stations):
-    thread = ChargerThread(console_server, stations.identity)
+def charger(csms_server, stations):
+    thread = ChargerThread(csms_server, stations.identity)
     thread.start()
     assert thread.ready.wait(30), "the simulated charger did not connect"
     if thread.error is not None:
@@ -128,13 +87,9 @@ def charger(console_server, stations):
 
 
 def test_support_resets_a_station_from_its_page_and_sees_the_chargers_answer(
-        console_server, support_user, stations, charger, page):
-    base = console_server.replace("ws://", "http://")
-    page.goto(f"{base}/admin/login/?next=/admin/")
-    page.fill("#id_username", support_user.email)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{base}/admin/")
+        csms_server, support_user, stations, charger, page):
+    base = csms_server.replace("ws://", "http://")
+    log_in(page, base, support_user.email, SUPPORT_PASSWORD)
 
     page.goto(f"{base}/admin/charging/chargepoint/")
     page.fill("#searchbar", "SOLROSEN-01")

@@ -9,19 +9,9 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from accounts.models import Membership
 from charging.models import ChargePoint, Connector, Evse
-from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
-
-EMAIL, PASSWORD = "support@example.com", "Laddstolpe-2026!"
-
-
-@pytest.fixture
-def support_login(transactional_db):
-    user = UserFactory(email=EMAIL, is_staff=True)
-    user.set_password(PASSWORD)
-    user.save()
-    MembershipFactory(user=user, organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT)
+from tests.accounts.factories import OrganizationFactory
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
 
 
 @pytest.fixture
@@ -47,12 +37,8 @@ def _set_connector_status(charge_point_id: int, status: str) -> None:
         connection.close()
 
 
-def test_support_filters_the_station_list_and_sees_status_change_live(live_server, support_login, stations, page):
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/charging/chargepoint/")
-    page.fill("#id_username", EMAIL)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/admin/charging/chargepoint/$"))
+def test_support_filters_the_station_list_and_sees_status_change_live(live_server, support_user, stations, page):
+    log_in(page, live_server.url, support_user.email, SUPPORT_PASSWORD, next_path="/admin/charging/chargepoint/")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 3
 
