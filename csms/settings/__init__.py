@@ -10,6 +10,7 @@ import secrets
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -152,6 +153,12 @@ CELERY_BEAT_SCHEDULE = {
     "purge-ocpp-frames": {"task": "charging.tasks.purge_ocpp_frames_task", "schedule": 3600.0},
     "purge-connection-events": {"task": "charging.tasks.purge_connection_events_task", "schedule": 3600.0},
     "update-error-rates": {"task": "charging.tasks.update_error_rates_task", "schedule": 3600.0},
+    # Tomorrow's day-ahead prices for SE1–SE4 (published around 13:00); later runs retry only what is missing.
+    "fetch-spot-prices": {"task": "billing.tasks.fetch_spot_prices_task",
+                          "schedule": crontab(minute=45, hour="13,15,17,20")},
+    # Access control: record schedule switches within a minute; bookings' reservations, no-shows, fulfilment.
+    "sync-access-modes": {"task": "charging.tasks.sync_access_modes_task", "schedule": 60.0},
+    "run-bookings": {"task": "charging.tasks.run_bookings_task", "schedule": 60.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -230,6 +237,18 @@ ALARM_NOTIFY_MIN_INTERVAL = env.int("ALARM_NOTIFY_MIN_INTERVAL", default=1800)
 # --- Money ------------------------------------------------------------------------------------------------------
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK")
 DEFAULT_CURRENCY = "SEK"
+
+# --- Tariffs and spot prices --------------------------------------------------------------------------------------
+# Day-ahead price source for the daily fetch: "elprisetjustnu" (SEK, no token) or "entsoe" (EUR, needs the token).
+SPOT_PRICE_SOURCE = env.str("SPOT_PRICE_SOURCE", default="elprisetjustnu")
+ENTSOE_API_TOKEN = env.str("ENTSOE_API_TOKEN", default="")
+SPOT_FETCH_TIMEOUT = env.float("SPOT_FETCH_TIMEOUT", default=30.0)
+# Spot price per kWh excl. VAT used where none is stored, per currency ("SEK=1.00") or area and currency
+# ("SE4:SEK=1.40"); never zero. Every currency a dynamic tariff uses needs an entry.
+SPOT_FALLBACK_PRICE = env.dict("SPOT_FALLBACK_PRICE",
+                               default={"SEK": "1.00", "NOK": "1.00", "DKK": "0.65", "EUR": "0.09"})
+# Units of each currency per EUR, to read EUR spot prices (ENTSO-E) in another currency, e.g. "SEK=11.50".
+SPOT_EXCHANGE_RATES = env.dict("SPOT_EXCHANGE_RATES", default={})
 
 # --- Logging ----------------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,0 +1,107 @@
+"""What a charging session costs: its meter samples and tariff timeline through billing.pricing, stored as a
+SessionCost with the priced lines and a snapshot of every tariff used; and the live cost of a running session.
+
+Energy samples are the session's Energy.Active.Import.Register readings (whole station phase, Wh) minus its meter
+start, so "Wh since the session started" as the engine wants them. Readings are forced to rise (a lower reading
+after a higher one, which a meter never shows, counts as the higher one) and the session's recorded energy is at
+least the last reading. Dynamic prices come from spot_prices.prices_for for the station's bidding area, gaps at
+the configured fallback (and recorded). Pricing is the system's act (no audit row); pricing again replaces the
+stored cost, e.g. after a late stop corrected the session.
+"""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from billing import pricing
+from billing.models import SessionCost
+from billing.selectors import NoTariffError, SpotCoverage, pricing_timeline, tariff_timeline
+from billing.services.spot_prices import prices_for
+from charging.models import ChargingSession, MeterSample
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+class SessionNotPriceable(ValueError):
+    """The session cannot be priced (still running, or no tariff applies to part of it)."""
+
+
+def session_samples(session: ChargingSession, *, until: datetime | None = None) -> list[tuple[datetime, int]]:
+    """(time, Wh since the session started) for the session's energy readings, in time order, never falling."""
+    readings = MeterSample.objects.filter(session=session, measurand=ENERGY_REGISTER, phase="", unit="Wh")
+    if until is not None:
+        readings = readings.filter(timestamp__lte=until)
+    samples: list[tuple[datetime, int]] = []
+    highest = 0
+    for timestamp, value in readings.order_by("timestamp", "pk").values_list("timestamp", "value"):
+        highest = max(highest, int(value) - session.meter_start_wh)
+        samples.append((timestamp, highest))
+    return samples
+
+
+def _inputs(session: ChargingSession, stop: datetime, now: datetime
+            ) -> tuple[pricing.TariffTimeline, SpotCoverage | None, pricing.CurrentType]:
+    pieces = tariff_timeline(charge_point=session.charge_point, evse=session.evse, driver=session.user,
+                             start=session.started_at, stop=stop)
+    try:
+        timeline = pricing_timeline(pieces)
+    except NoTariffError as error:
+        raise SessionNotPriceable(str(error)) from None
+    coverage = None
+    location = session.charge_point.location
+    if location is not None and any(piece.resolved.tariff.dynamic is not None for piece in pieces):
+        coverage = prices_for(area=location.bidding_area, start=session.started_at, end=stop,
+                              currency=timeline.currency, now=now)
+    return timeline, coverage, pricing.CurrentType(session.evse.current_type)
+
+
+def _fallback_used(line: pricing.LineItem, coverage: SpotCoverage | None) -> bool:
+    """True for a dynamic line priced at the fallback: the engine's own fallback, or a gap prices_for filled (lines
+    are cut at spot boundaries, so a line lies wholly inside a gap or outside all of them)."""
+    if line.used_fallback:
+        return True
+    if line.spot_price is None or coverage is None:
+        return False
+    return any(start <= line.period_start < end for start, end in coverage.gaps)
+
+
+def _line_json(line: pricing.LineItem, fallback: bool) -> dict:
+    return {
+        "kind": line.kind.value, "period_start": line.period_start.isoformat(),
+        "period_end": line.period_end.isoformat(), "quantity": str(line.quantity), "unit_price": str(line.unit_price),
+        "amount_excl_vat": str(line.amount_excl_vat), "vat_amount": str(line.vat_amount),
+        "amount_incl_vat": str(line.amount_incl_vat), "tariff": line.tariff.reference,
+        "spot_price": None if line.spot_price is None else str(line.spot_price), "used_fallback": fallback,
+    }
+
+
+@transaction.atomic
+def session_price(*, session: ChargingSession, now: datetime) -> SessionCost:
+    """Price a finished session and store (or replace) its SessionCost."""
+    session = ChargingSession.objects.select_related("charge_point__location", "evse", "user").get(pk=session.pk)
+    if session.stopped_at is None or session.status == ChargingSession.Status.ACTIVE:
+        raise SessionNotPriceable(f"Session {session.pk} has not stopped.")
+    samples = session_samples(session)
+    energy_wh = max(session.energy_wh, samples[-1][1] if samples else 0)
+    timeline, coverage, current_type = _inputs(session, session.stopped_at, now)
+    result = pricing.price_session(tariffs=timeline, start=session.started_at, stop=session.stopped_at,
+                                   current_type=current_type, samples=samples, energy_wh=energy_wh,
+                                   spot_prices=coverage.series() if coverage is not None else ())
+    fallbacks = [_fallback_used(line, coverage) for line in result.lines]
+    cost, _created = SessionCost.objects.update_or_create(session=session, defaults={
+        "currency": result.currency, "energy_wh": result.energy_wh, "total_excl_vat": result.total_excl_vat,
+        "total_vat": result.total_vat, "total_incl_vat": result.total_incl_vat,
+        "lines": [_line_json(line, fallback) for line, fallback in zip(result.lines, fallbacks, strict=True)],
+        "tariffs": [{"valid_from": period.valid_from.isoformat(), "tariff": pricing.tariff_snapshot(period.tariff)}
+                    for period in timeline.periods],
+        "used_fallback": any(fallbacks), "priced_at": now})
+    return cost
+
+
+def session_live_cost(*, session: ChargingSession, at: datetime) -> pricing.PricingResult:
+    """The cost so far of a running session at ``at`` (nothing is stored): the readings up to ``at``."""
+    session = ChargingSession.objects.select_related("charge_point__location", "evse", "user").get(pk=session.pk)
+    samples = session_samples(session, until=at)
+    timeline, coverage, current_type = _inputs(session, at, at)
+    return pricing.live_cost(tariffs=timeline, start=session.started_at, at=at, current_type=current_type,
+                             samples=samples, spot_prices=coverage.series() if coverage is not None else ())

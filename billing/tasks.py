@@ -1,0 +1,43 @@
+"""Periodic and queued work of billing. Thin: read the clock, call a service, log the outcome."""
+
+import logging
+from datetime import date, timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from billing.services.session_pricing import SessionNotPriceable, session_price
+from billing.services.spot_prices import fetch_days
+from charging.models import ChargingSession
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def fetch_spot_prices_task(day: str | None = None, force: bool = False) -> int:
+    """Fetch ``day`` (ISO date; default tomorrow, local time) for SE1–SE4 from SPOT_PRICE_SOURCE. Areas already
+    covered are skipped, so the later runs of the day only retry what failed. Returns how many prices were stored."""
+    target = date.fromisoformat(day) if day else timezone.localdate() + timedelta(days=1)
+    outcomes = fetch_days(day=target, now=timezone.now(), force=force)
+    stored = 0
+    for outcome in outcomes:
+        if outcome.error:
+            logger.warning("fetch_spot_prices_task: %s %s from %s failed: %s", outcome.area, outcome.day,
+                           outcome.source, outcome.error)
+        elif outcome.stored is not None:
+            stored += outcome.stored.created + outcome.stored.updated
+            logger.info("fetch_spot_prices_task: %s %s from %s: %d new, %d changed, %d unchanged", outcome.area,
+                        outcome.day, outcome.source, outcome.stored.created, outcome.stored.updated,
+                        outcome.stored.unchanged)
+    return stored
+
+
+@shared_task
+def price_session_task(session_id: int) -> str:
+    """Price a finished session and store its cost (queue it once the session's stop has committed)."""
+    try:
+        cost = session_price(session=ChargingSession.objects.get(pk=session_id), now=timezone.now())
+    except SessionNotPriceable as error:
+        logger.warning("price_session_task: session %d not priced: %s", session_id, error)
+        return ""
+    return f"{cost.total_incl_vat} {cost.currency}"

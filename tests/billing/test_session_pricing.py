@@ -1,0 +1,131 @@
+"""Pricing stored sessions: meter samples and the tariff timeline through billing.pricing into a SessionCost, dynamic
+prices from stored spot prices with the fallback in gaps, the live cost of a running session, and refusals."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing import spot
+from billing.models import SessionCost, SpotPriceGap
+from billing.services.session_pricing import SessionNotPriceable, session_live_cost, session_price
+from billing.services.spot_prices import store
+from billing.services.tariffs import tariff_assign, tariff_create
+from billing.tasks import price_session_task
+from charging.models import ChargingSession, MeterSample
+from tests.accounts.factories import OrganizationFactory
+from tests.charging.factories import ChargePointFactory, ChargingSessionFactory, EvseFactory, LocationFactory
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+START = datetime(2026, 5, 4, 17, 0, tzinfo=UTC)
+METER_START = 1_000_000
+
+
+@pytest.fixture(autouse=True)
+def _fallback(settings):
+    settings.SPOT_FALLBACK_PRICE = {"SEK": "2.00"}
+
+
+@pytest.fixture
+def station():
+    org = OrganizationFactory()
+    charge_point = ChargePointFactory(organization=org, location=LocationFactory(organization=org, bidding_area="SE3"))
+    EvseFactory(charge_point=charge_point, evse_id=1)
+    return charge_point
+
+
+def tariff(org, name, **values):
+    return tariff_create(organization=org, name=name, currency="SEK", acting_user=None, reason="test",
+                         now=START - timedelta(days=90), **values)
+
+
+def assign(tariff_row, charge_point, valid_from):
+    tariff_assign(tariff=tariff_row, charge_point=charge_point, valid_from=valid_from, acting_user=None,
+                  reason="test", now=valid_from - timedelta(days=31))
+
+
+def session_with_readings(charge_point, readings, *, stop=None, status=ChargingSession.Status.COMPLETED):
+    """A session from START with energy readings (minutes after START, Wh since the start)."""
+    evse = charge_point.evses.get()
+    energy = readings[-1][1] if readings else 0
+    session = ChargingSessionFactory(charge_point=charge_point, evse=evse, started_at=START, status=status,
+                                     meter_start_wh=METER_START, stopped_at=stop, energy_wh=energy if stop else 0,
+                                     meter_stop_wh=METER_START + energy if stop else None)
+    for minutes, wh in readings:
+        MeterSample.objects.create(charge_point=charge_point, evse=evse, session=session, unit="Wh",
+                                   timestamp=START + timedelta(minutes=minutes), value=D(METER_START + wh))
+    return session
+
+
+def test_a_session_across_a_scheduled_price_change_is_priced_per_tariff_and_stored(station):
+    assign(tariff(station.organization, "Old", energy_price_ac=D("4.00")), station, START - timedelta(days=10))
+    assign(tariff(station.organization, "New", energy_price_ac=D("5.00")), station, START + timedelta(minutes=30))
+    session = session_with_readings(station, [(0, 0), (15, 2000), (30, 4000), (45, 6000), (60, 8000)],
+                                    stop=START + timedelta(minutes=60))
+    cost = session_price(session=session, now=START + timedelta(hours=2))
+    # 4 kWh × 4.00 + 4 kWh × 5.00, prices including 25 % VAT.
+    assert (cost.total_incl_vat, cost.total_vat, cost.total_excl_vat) == (D("36.00"), D("7.20"), D("28.80"))
+    assert [(line["quantity"], line["unit_price"]) for line in cost.lines] == [
+        ("4.000", "4.00000"), ("4.000", "5.00000")]
+    assert [snapshot["tariff"]["reference"].split(": ")[1] for snapshot in cost.tariffs] == ["Old", "New"]
+    assert cost.money("total_incl_vat").amount == D("36.00")
+    # Pricing again replaces the stored cost.
+    session_price(session=session, now=START + timedelta(hours=3))
+    assert SessionCost.objects.count() == 1
+
+
+def test_a_dynamic_session_uses_stored_spot_prices_and_the_fallback_in_a_gap(station):
+    assign(tariff(station.organization, "Spot", dynamic=True, vat_mode="excl", spot_markup=D("0.10")), station,
+           START - timedelta(days=10))
+    quarter = timedelta(minutes=15)
+    store(prices=[spot.SpotPrice("SE3", START + n * quarter, START + (n + 1) * quarter, D(price), "SEK", "kWh",
+                                 "elprisetjustnu") for n, price in enumerate(["1.00", "1.50", "0.50"])],
+          fetched_at=START - timedelta(days=1))
+    # Readings every 10 minutes: the 15-minute boundaries fall between them and are interpolated.
+    session = session_with_readings(station, [(0, 0), (10, 1000), (20, 2000), (30, 3000), (40, 4000), (50, 5000),
+                                              (60, 6000)], stop=START + timedelta(minutes=60))
+    cost = session_price(session=session, now=START + timedelta(hours=2))
+    assert [(line["quantity"], line["spot_price"], line["used_fallback"]) for line in cost.lines] == [
+        ("1.500", "1.00000", False), ("1.500", "1.50000", False), ("1.500", "0.50000", False),
+        ("1.500", "2.00000", True)]
+    # (1.10 + 1.60 + 0.60 + 2.10) × 1.5 = 8.10 excl. VAT, + 25 %.
+    assert (cost.total_excl_vat, cost.total_incl_vat, cost.used_fallback) == (D("8.10"), D("10.13"), True)
+    gap = SpotPriceGap.objects.get()
+    assert (gap.start, gap.end) == (START + 3 * quarter, START + 4 * quarter)
+
+
+def test_the_live_cost_counts_the_readings_so_far(station):
+    assign(tariff(station.organization, "Flat", energy_price_ac=D("4.00"), session_fee=D("5.00")), station,
+           START - timedelta(days=10))
+    session = session_with_readings(station, [(0, 0), (30, 5000), (60, 9000)], status=ChargingSession.Status.ACTIVE)
+    live = session_live_cost(session=session, at=START + timedelta(minutes=30))
+    assert (live.energy_wh, live.total_incl_vat) == (5000, D("25.00"))
+    with pytest.raises(SessionNotPriceable):
+        session_price(session=session, now=START + timedelta(hours=1))
+
+
+def test_a_session_without_a_tariff_is_not_priced(station):
+    session = session_with_readings(station, [(0, 0), (60, 1000)], stop=START + timedelta(minutes=60))
+    assert price_session_task.delay(session.pk).get() == ""
+    assert not SessionCost.objects.exists()
+    assign(tariff(station.organization, "Flat", energy_price_ac=D("3.00")), station, START - timedelta(days=1))
+    assert price_session_task.delay(session.pk).get() == "3.00 SEK"
+
+
+def test_support_sees_session_costs_in_the_admin(client, station):
+    from django.urls import reverse
+
+    from accounts.models import Membership
+    from tests.accounts.factories import MembershipFactory, OperatorFactory, UserFactory
+
+    assign(tariff(station.organization, "Flat", energy_price_ac=D("3.00")), station, START - timedelta(days=1))
+    session = session_with_readings(station, [(0, 0), (60, 1000)], stop=START + timedelta(minutes=60))
+    cost = session_price(session=session, now=START + timedelta(hours=1))
+    support = MembershipFactory(organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT,
+                                user=UserFactory(is_staff=True)).user
+    client.force_login(support)
+    listing = client.get(reverse("admin:billing_sessioncost_changelist"))
+    assert list(listing.context["cl"].result_list) == [cost]
+    assert client.get(reverse("admin:billing_sessioncost_change", args=[cost.pk])).status_code == 200
