@@ -28,6 +28,7 @@ Validation errors are ``ScheduleError`` (a ``ValueError``). Its ``template`` is 
 translation and ``params`` fills it, so a form can show ``gettext(error.template) % error.params``.
 """
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -257,3 +258,61 @@ def next_change(schedule: WeeklySchedule, after: datetime) -> tuple[datetime, Ac
         if mode != current:
             return instant, mode
     return None
+
+
+# --- Stored form of the rules ----------------------------------------------------------------------------------
+# The database keeps a schedule's rules as JSON: [{"weekdays": [0, 1], "start": "06:00", "end": "18:00",
+# "mode": "private", "overnight": false}, ...]. Reading goes through the same checks as building rules by hand.
+
+def rule_to_data(rule: ScheduleRule) -> dict:
+    """A rule as JSON-ready data."""
+    return {"weekdays": sorted(rule.weekdays), "start": _clock(rule.start), "end": _clock(rule.end),
+            "mode": rule.mode.value, "overnight": rule.overnight}
+
+
+def _clock_from_data(value: object) -> time:
+    if not isinstance(value, str):
+        raise ScheduleError(gettext_noop("%(value)r is not a clock time such as 06:00."), value=value)
+    try:
+        parsed = time.fromisoformat(value)
+    except ValueError:
+        raise ScheduleError(gettext_noop("%(value)r is not a clock time such as 06:00."), value=value) from None
+    return parsed
+
+
+def rules_from_data(data: object) -> tuple[ScheduleRule, ...]:
+    """The rules stored as JSON (``rule_to_data``); ScheduleError names what is wrong."""
+    if not isinstance(data, list):
+        raise ScheduleError(gettext_noop("The schedule is not a list of rules."))
+    rules = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise ScheduleError(gettext_noop("%(rule)r is not a schedule rule."), rule=item)
+        weekdays = item.get("weekdays")
+        if not isinstance(weekdays, list):
+            raise ScheduleError(gettext_noop("A rule needs at least one weekday."))
+        rules.append(ScheduleRule(frozenset(weekdays), _clock_from_data(item.get("start")),
+                                  _clock_from_data(item.get("end")), item.get("mode"),
+                                  overnight=item.get("overnight") is True))
+    return tuple(rules)
+
+
+# --- Public codes ------------------------------------------------------------------------------------------------
+# Each EVSE has a short random code for its QR sticker and start page. No 0/O, 1/I/L or U/V: read aloud or
+# typed from a sticker it is hard to get wrong. 29 symbols, 8 of them: 5.0e11 codes.
+
+PUBLIC_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+PUBLIC_CODE_LENGTH = 8
+
+
+def random_public_code() -> str:
+    """A fresh random code (uniqueness is the database's job)."""
+    return "".join(secrets.choice(PUBLIC_CODE_ALPHABET) for _ in range(PUBLIC_CODE_LENGTH))
+
+
+def normalize_public_code(text: str) -> str | None:
+    """The code someone typed or a URL carried, upper-cased without spaces or dashes; None when it cannot be one."""
+    value = "".join(ch for ch in (text or "").upper() if ch not in " -_")
+    if len(value) != PUBLIC_CODE_LENGTH or any(ch not in PUBLIC_CODE_ALPHABET for ch in value):
+        return None
+    return value

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from charging.models import OcppFrame
+from charging.services.access import access_modes_sync
+from charging.services.bookings import bookings_run
 from charging.services.events import connection_events_purge
 from charging.services.notifications import NotificationFailed, alarm_notify
 from charging.services.stations import charge_points_mark_offline, charge_points_update_error_rates
@@ -54,3 +56,20 @@ def notify_alarm_task(alarm_id: int) -> int:
         logger.info("notify_alarm_task: alarm %d: %d e-mail(s) sent, %d held back", alarm_id, sent,
                     len(notifications) - sent)
     return sent
+
+
+@shared_task
+def sync_access_modes_task() -> int:
+    switched = access_modes_sync(now=timezone.now())
+    if switched:
+        logger.info("sync_access_modes_task: %d charge point(s) switched mode", switched)
+    return switched
+
+
+@shared_task
+def run_bookings_task() -> dict:
+    result = bookings_run(now=timezone.now())
+    if result.fulfilled or result.released or result.reserved:
+        logger.info("run_bookings_task: %d fulfilled, %d released (no-show), %d reservation(s) sent",
+                    result.fulfilled, result.released, result.reserved)
+    return {"fulfilled": result.fulfilled, "released": result.released, "reserved": result.reserved}

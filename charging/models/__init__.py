@@ -1,6 +1,8 @@
 """The charging domain's tables. ``stations``: sites, charge points, EVSEs, sessions, readings and what chargers
-report; ``operations``: alarms, notifications, connectivity history, notes, field service and saved views."""
+report; ``operations``: alarms, notifications, connectivity history, notes, field service and saved views;
+``access``: bookings, booking policies, charging keys and the access settings page."""
 
+from charging.models.access import Booking, BookingPolicy, ChargePointAccess, ChargingKey
 from charging.models.operations import (
     Alarm,
     AlarmNotification,
@@ -27,7 +29,8 @@ from charging.models.stations import (
 )
 
 __all__ = [
-    "Alarm", "AlarmNotification", "AuthorizationAttempt", "ChargePoint", "ChargingSession", "ConnectionEvent",
+    "Alarm", "AlarmNotification", "AuthorizationAttempt", "Booking", "BookingPolicy", "ChargePoint",
+    "ChargePointAccess", "ChargingKey", "ChargingSession", "ConnectionEvent",
     "Connector", "Evse", "Location", "MaintenancePlan", "MeterSample", "NotificationGroup", "OcppFrame",
     "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket",
     "StationEvent", "StationNote",

@@ -1,6 +1,10 @@
 """Sites, charge points, EVSEs, connectors, charging sessions, meter samples, reservations, remote commands, the
 OCPP frame log and the authorization monitor.
 
+Access control keeps its settings on the station rows (mode, weekly schedule, allowed user groups, the mode in
+force now; per EVSE a mode override and the public code of its QR sticker); bookings, booking policies and
+charging keys are in ``charging.models.access``.
+
 Energy is integer Wh everywhere; meter samples keep other measurands in their base unit (W, A, V, %, °C).
 Nothing here mentions an OCPP version in its logic: the gateway maps both versions onto these rows.
 """
@@ -10,7 +14,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import IdToken, Organization
+from accounts.models import IdToken, Organization, UserGroup
+from charging import access
 
 
 class Location(models.Model):
@@ -85,7 +90,20 @@ class ChargePoint(models.Model):
     locked_box = models.BooleanField(_("locked box"), default=False,
                                      help_text=_("The charger sits in a locked cabinet (the cable is not free)."))
     access_mode = models.CharField(_("mode"), max_length=16, choices=AccessMode.choices,
-                                   default=AccessMode.PRIVATE)
+                                   default=AccessMode.PRIVATE,
+                                   help_text=_("Always, or outside the rules of the weekly schedule."))
+    access_schedule = models.JSONField(
+        _("weekly access schedule"), default=list, blank=True, editable=False,
+        help_text=_("Rules that switch the mode by weekday and local time (charging.access); set through the "
+                    "access settings page."))
+    allowed_groups = models.ManyToManyField(
+        UserGroup, verbose_name=_("allowed user groups"), blank=True, editable=False,
+        related_name="restricted_charge_points",
+        help_text=_("While private: only members of these groups may charge (none: every member of the owner)."))
+    current_access_mode = models.CharField(
+        _("mode now"), max_length=16, choices=AccessMode.choices, default=AccessMode.PRIVATE, editable=False,
+        help_text=_("The mode in force now, following the schedule; recorded within a minute of each switch."))
+    access_mode_since = models.DateTimeField(_("mode now since"), null=True, blank=True, editable=False)
     status = models.CharField(_("station status"), max_length=20, blank=True,
                               help_text=_("Status reported for connector 0 / the whole station."))
     status_at = models.DateTimeField(_("station status since"), null=True, blank=True, editable=False)
@@ -126,6 +144,16 @@ class ChargePoint(models.Model):
         return self.decommissioned_at is not None
 
 
+def new_public_code() -> str:
+    """A public code no EVSE has yet: the default of ``Evse.public_code`` (the unique index still guards a race)."""
+    code = access.random_public_code()
+    for _attempt in range(5):
+        if not Evse.objects.filter(public_code=code).exists():
+            break
+        code = access.random_public_code()
+    return code
+
+
 class Evse(models.Model):
     """One place a vehicle charges (an OCPP 1.6 connector, an OCPP 2.0.1 EVSE)."""
 
@@ -143,6 +171,12 @@ class Evse(models.Model):
     max_power_w = models.PositiveIntegerField(_("max power (W)"), default=11_000)
     status = models.CharField(_("status"), max_length=20, default="Unknown")
     status_at = models.DateTimeField(_("status since"), null=True, blank=True)
+    access_mode = models.CharField(_("mode"), max_length=16, choices=ChargePoint.AccessMode.choices, blank=True,
+                                   help_text=_("Empty: as the charge point, following its schedule."))
+    public_code = models.CharField(_("public code"), max_length=access.PUBLIC_CODE_LENGTH, unique=True,
+                                   default=new_public_code, editable=False,
+                                   help_text=_("Printed on the EVSE's QR sticker; its start page is /c/<code>. "
+                                               "Never changes."))
 
     class Meta:
         verbose_name = _("EVSE")

@@ -31,8 +31,9 @@ _STATUS = {
     AuthStatus.EXPIRED: AuthorizationStatus.expired,
     AuthStatus.INVALID: AuthorizationStatus.invalid,
     AuthStatus.CONCURRENT_TX: AuthorizationStatus.concurrent_tx,
-    # 1.6 has no "not at this location": to the charger the token is simply not valid here.
+    # 1.6 has no "not at this location" nor "not at this time": to the charger the token is simply not valid here.
     AuthStatus.NOT_ALLOWED_HERE: AuthorizationStatus.invalid,
+    AuthStatus.NOT_AT_THIS_TIME: AuthorizationStatus.invalid,
 }
 
 

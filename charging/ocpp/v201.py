@@ -49,6 +49,7 @@ _STATUS = {
     AuthStatus.INVALID: AuthorizationStatusEnumType.unknown,
     AuthStatus.CONCURRENT_TX: AuthorizationStatusEnumType.concurrent_tx,
     AuthStatus.NOT_ALLOWED_HERE: AuthorizationStatusEnumType.not_at_this_location,
+    AuthStatus.NOT_AT_THIS_TIME: AuthorizationStatusEnumType.not_at_this_time,
 }
 
 _RESERVATION_STATUS = {
