@@ -610,3 +610,33 @@ def price_preview(*, user, charge_point: ChargePoint, evse: Evse | None, driver:
                                        spot_prices=spot_prices)
     return PricePreview(charge_point, evse, driver, at, resolved, assignment, tariff, pieces, sample, coverage, area,
                         problem)
+
+
+_CENT = Decimal("0.01")
+
+
+def station_energy_prices(charge_points: Sequence[ChargePoint], at: datetime) -> dict[int, pricing.Tariff | None]:
+    """The tariff a driver without groups pays at each station at ``at`` (its first EVSE's current type is not
+    looked at: station level, AC), for the monitoring list. A few queries for the whole page."""
+    records, _versions = assignment_records(charge_points)
+    prices: dict[int, pricing.Tariff | None] = {}
+    for charge_point in charge_points:
+        context = StationContext(charge_point_id=charge_point.pk, organization_id=charge_point.organization_id,
+                                 location_id=charge_point.location_id)
+        resolved = resolve(records, context, at)
+        prices[charge_point.pk] = resolved.tariff if resolved is not None else None
+    return prices
+
+
+def energy_price_text(tariff: pricing.Tariff | None) -> str:
+    """A tariff's energy price in a few words, e.g. "4.50 SEK/kWh incl. VAT", "spot × 1.00 + 0.10 SEK/kWh"."""
+    if tariff is None:
+        return "—"
+    if tariff.free:
+        return _("Free")
+    vat = _("incl. VAT") if tariff.vat_mode == pricing.VatMode.INCLUDED else _("excl. VAT")
+    if tariff.dynamic is not None:
+        return _("spot × %(multiplier)s + %(markup)s %(currency)s/kWh %(vat)s") % {
+            "multiplier": tariff.dynamic.multiplier.normalize(), "markup": tariff.dynamic.markup.quantize(_CENT),
+            "currency": tariff.currency, "vat": vat}
+    return f"{tariff.energy_price_ac.quantize(_CENT)} {tariff.currency}/kWh {vat}"

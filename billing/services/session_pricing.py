@@ -10,6 +10,7 @@ stored cost, e.g. after a late stop corrected the session.
 """
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
 
@@ -105,3 +106,17 @@ def session_live_cost(*, session: ChargingSession, at: datetime) -> pricing.Pric
     timeline, coverage, current_type = _inputs(session, at, at)
     return pricing.live_cost(tariffs=timeline, start=session.started_at, at=at, current_type=current_type,
                              samples=samples, spot_prices=coverage.series() if coverage is not None else ())
+
+
+def charger_total_cost(*, session_id: int, now: datetime) -> Decimal | None:
+    """The totalCost to give a charger (OCPP 2.0.1 TransactionEventResponse), incl. VAT in the tariff's currency:
+    the final cost of a stopped session (priced and stored now, so the answer and the stored cost agree), the
+    running cost of an active one. None when no tariff applies: the field is then left out, which the protocol
+    reads as "not free"."""
+    session = ChargingSession.objects.get(pk=session_id)
+    try:
+        if session.status == ChargingSession.Status.ACTIVE:
+            return session_live_cost(session=session, at=now).total_incl_vat
+        return session_price(session=session, now=now).total_incl_vat
+    except SessionNotPriceable:
+        return None

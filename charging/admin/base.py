@@ -40,8 +40,8 @@ class EvseInline(TenantScopedInline):
     organization_field = "charge_point__organization"
     extra = 0
     show_change_link = True
-    fields = ["evse_id", "public_id", "current_type", "max_power_w", "status", "status_at"]
-    readonly_fields = ["status", "status_at"]
+    fields = ["evse_id", "public_id", "public_code", "current_type", "max_power_w", "status", "status_at"]
+    readonly_fields = ["public_code", "status", "status_at"]
 
 
 class ConnectorInline(TenantScopedInline):

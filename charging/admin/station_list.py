@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.tenancy import is_operator_staff
+from billing.selectors import energy_price_text, station_energy_prices
 from charging.models import Alarm, ChargePoint, SavedStationView
 from charging.selectors import station_list as selectors
 from charging.services import saved_views
@@ -239,6 +240,10 @@ class StationChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         self.result_list = selectors.list_page(self.result_list)
+        # The energy price a driver without groups pays now, resolved for the whole page at once.
+        prices = station_energy_prices(self.result_list, timezone.now())
+        for station in self.result_list:
+            station.energy_price = prices.get(station.pk)
 
     def url_for_result(self, result):
         return self.model_admin._url("charging_chargepoint_change", result.pk)
@@ -250,8 +255,8 @@ class StationListMixin:
 
     change_list_template = STATION_LIST_TEMPLATE
     list_display = ["identity", "serial", "display_name", "system_name", "locked_box", "mode", "network",
-                    "status_text", "owner", "site", "ocpp_version", "error_rate_percent", "open_alarms",
-                    "row_actions"]
+                    "status_text", "energy_price_text", "owner", "site", "ocpp_version", "error_rate_percent",
+                    "open_alarms", "row_actions"]
     list_display_links = ["identity"]
     list_filter = [("organization", OrganizationAutocompleteFilter), LocationFilter, ConnectorStatusFilter,
                    "is_connected", "ocpp_version", VendorModelFilter, FirmwareFilter, ErrorRateFilter,
@@ -341,9 +346,14 @@ class StationListMixin:
 
     @admin.display(description=gettext_lazy("mode"))
     def mode(self, obj):
-        # The choices' labels explain each mode at length; a list column needs the word.
-        short = MODE_WORDS.get(obj.access_mode)
-        return str(short) if short is not None else obj.get_access_mode_display()
+        # The mode in force now (the schedule may switch it). The choices' labels explain each mode at length; a
+        # list column needs the word.
+        short = MODE_WORDS.get(obj.current_access_mode)
+        return str(short) if short is not None else obj.get_current_access_mode_display()
+
+    @admin.display(description=gettext_lazy("energy price"))
+    def energy_price_text(self, obj):
+        return energy_price_text(getattr(obj, "energy_price", None))
 
     @admin.display(description=gettext_lazy("network"), ordering="last_seen_at")
     def network(self, obj):

@@ -216,6 +216,9 @@ class StationPageMixin:
             "note_url": reverse("admin:charging_chargepoint_note", args=[obj.pk], current_app=self.admin_site.name),
             "live_url": reverse("admin:charging_chargepoint_live", args=[obj.pk], current_app=self.admin_site.name),
             "live_interval": LIVE_INTERVAL_SECONDS,
+            "access_url": (reverse("admin:charging_chargepointaccess_change", args=[obj.pk],
+                                   current_app=self.admin_site.name)
+                           if request.user.has_perm("charging.view_chargepointaccess") else ""),
             "last_frame_id": max((f["id"] for f in frames), default=0),
             "frame_directions": OcppFrame.Direction.choices,
         }

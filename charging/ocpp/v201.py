@@ -20,7 +20,8 @@ from ocpp.v201.enums import (
     TransactionEventEnumType,
 )
 
-from charging.models import Reservation, StationEvent
+from billing.services.session_pricing import charger_total_cost
+from charging.models import ChargingSession, Reservation, StationEvent
 from charging.ocpp import events
 from charging.ocpp.batching import readings_writer
 from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, utc_now
@@ -140,21 +141,27 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
                 charge_point=self.station, transaction_id=transaction_id, stopped_at=at,
                 meter_stop_wh=transaction_end_wh(readings), reason=transaction_info.get("stopped_reason") or "",
                 uid=token_uid(id_token) or None, readings=readings, payload=payload)
-            authorization = result.authorization
+            authorization, session = result.authorization, result.session
         else:
-            authorization = await database(self._transaction_open)(
+            authorization, session = await database(self._transaction_open)(
                 evse_id=(kwargs.get("evse") or {}).get("id") or 1, uid=token_uid(id_token),
                 transaction_id=transaction_id, remote_start_id=transaction_info.get("remote_start_id"),
                 reservation_id=kwargs.get("reservation_id"), offline=bool(kwargs.get("offline")), at=at,
                 readings=readings, seq_no=seq_no)
-        if id_token is None:
-            return call_result.TransactionEvent()
-        return call_result.TransactionEvent(id_token_info=id_token_info(authorization))
+        # The running cost while charging, the final cost once ended (I02.FR.01, I03): only after a start, so a
+        # plug-in without a token is not quoted.
+        total_cost = None
+        if session is not None and event_type != TransactionEventEnumType.started:
+            total_cost = await database(charger_total_cost)(session_id=session.pk, now=utc_now())
+        return call_result.TransactionEvent(
+            # A JSON number on the wire: the exact Decimal (2 decimals) survives the float round trip.
+            total_cost=float(total_cost) if total_cost is not None else None,
+            id_token_info=id_token_info(authorization) if id_token is not None else None)
 
     @transaction.atomic
     def _transaction_open(self, *, evse_id: int, uid: str, transaction_id: str, remote_start_id: int | None,
                           reservation_id: int | None, offline: bool, at: datetime, readings: list[MeterReading],
-                          seq_no: int) -> Authorization:
+                          seq_no: int) -> tuple[Authorization, ChargingSession]:
         # Started and Updated alike: an Updated whose Started never arrived (lost, or replayed out of order after
         # an offline period) opens the session itself, so none of its energy is lost. A repeat changes nothing.
         evse = stations.ensure_evse(charge_point=self.station, evse_id=evse_id)
@@ -168,7 +175,7 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
                                               at=at)
         record_transaction_readings(charge_point=self.station, transaction_id=transaction_id, evse=evse,
                                     readings=readings, seq_no=seq_no)
-        return authorization
+        return authorization, started.session
 
     @on(Action.meter_values)
     async def on_meter_values(self, evse_id, meter_value, **kwargs):

@@ -163,7 +163,18 @@ def stop_session(*, charge_point: ChargePoint, transaction_id: str, stopped_at: 
     session.stop_reason = reason[:40]
     session.status = ChargingSession.Status.COMPLETED
     session.save(update_fields=["stopped_at", "meter_stop_wh", "energy_wh", "stop_reason", "status"])
+    price_after_commit(session.pk)
     return StopResult(session=session, authorization=authorization)
+
+
+def price_after_commit(session_id: int) -> None:
+    """Queue the pricing of a session that has just ended, once that has committed. A broker that is down is
+    logged, never fails the stop (the admin can price a session again)."""
+    # Imported here: billing builds on charging, not the other way round; this is the one place charging asks
+    # billing for something, and only by queueing its task.
+    from billing.tasks import price_session_task
+
+    transaction.on_commit(lambda: price_session_task.delay(session_id), robust=True)
 
 
 def _last_energy_wh(session: ChargingSession) -> int:
@@ -189,6 +200,7 @@ def close_zombie_sessions(*, charge_point: ChargePoint, evse: Evse | None, at: d
         session.energy_wh = max(0, last - session.meter_start_wh)
         session.stop_reason = reason[:40]
         session.save(update_fields=["status", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
+        price_after_commit(session.pk)
         count += 1
     return count
 

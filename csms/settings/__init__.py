@@ -163,9 +163,12 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Auth -------------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Permission checks ask each backend in turn until one grants: support staff are answered by the first (one
+# cached query per request) before ModelBackend loads their user and group permissions (two more queries).
+# Logging in is ModelBackend's alone.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
     "accounts.backends.OperatorSupportBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

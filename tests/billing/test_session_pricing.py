@@ -129,3 +129,20 @@ def test_support_sees_session_costs_in_the_admin(client, station):
     listing = client.get(reverse("admin:billing_sessioncost_changelist"))
     assert list(listing.context["cl"].result_list) == [cost]
     assert client.get(reverse("admin:billing_sessioncost_change", args=[cost.pk])).status_code == 200
+
+
+def test_a_stopped_session_is_priced_once_its_stop_has_committed(station, django_capture_on_commit_callbacks):
+    from charging.services.sessions import stop_session
+
+    assign(tariff(station.organization, "Garage", energy_price_ac=D("4.00")), station, START - timedelta(days=10))
+    session = session_with_readings(station, [(0, 0), (30, 2500)], status=ChargingSession.Status.ACTIVE)
+    session.transaction_id = "77"
+    session.save(update_fields=["transaction_id"])
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        stop_session(charge_point=station, transaction_id="77", stopped_at=START + timedelta(minutes=30),
+                     meter_stop_wh=METER_START + 2500)
+    assert not SessionCost.objects.exists()  # nothing is priced before the stop is committed
+    for callback in callbacks:
+        callback()
+    assert SessionCost.objects.get(session=session).total_incl_vat == D("10.00")  # 2.5 kWh × 4.00

@@ -3,6 +3,7 @@
 import itertools
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -315,3 +316,36 @@ async def test_sign_certificate_is_rejected_and_recorded(charger, station):
 
     assert answer[2] == {"status": "Rejected"}
     assert await count(StationEvent, kind=StationEvent.Kind.CERTIFICATE) == 1
+
+
+async def test_a_priced_transaction_is_told_its_running_and_final_cost(charger, station, token):
+    from billing.models import SessionCost
+    from billing.services.tariffs import tariff_assign, tariff_create
+
+    def four_kronor_per_kwh():
+        at = timezone.make_aware(timezone.datetime(2025, 5, 1))
+        tariff = tariff_create(organization=station.organization, name="Garage", currency="SEK",
+                               energy_price_ac=Decimal("4.00"), acting_user=None, reason="test", now=at)
+        tariff_assign(tariff=tariff, charge_point=station, valid_from=at, acting_user=None, reason="test", now=at)
+
+    await sync_to_async(four_kronor_per_kwh)()
+    opened = await charger.call("TransactionEvent", started())
+    running = await charger.call("TransactionEvent", transaction_event(
+        "Updated", 1, T1, meter_value=energy(4000, at=T1), id_token=None))
+    ended = await charger.call("TransactionEvent", transaction_event(
+        "Ended", 2, T3, meter_value=energy(8500, "Transaction.End", T3), trigger="StopAuthorized",
+        stoppedReason="Local"))
+
+    assert "totalCost" not in opened[2]  # nothing is quoted before charging has begun
+    assert running[2] == {"totalCost": 12.0}  # 3 kWh × 4.00 incl. VAT so far
+    assert ended[2]["totalCost"] == 30.0  # 7.5 kWh × 4.00, and the same cost is stored
+    stored = await sync_to_async(SessionCost.objects.get)(session__transaction_id="tx-1")
+    assert stored.total_incl_vat == Decimal("30.00")
+
+
+async def test_without_a_tariff_no_cost_is_quoted(charger, token):
+    await charger.call("TransactionEvent", started())
+    ended = await charger.call("TransactionEvent", transaction_event(
+        "Ended", 1, T1, meter_value=energy(4000, "Transaction.End", T1), trigger="StopAuthorized",
+        stoppedReason="Local"))
+    assert "totalCost" not in ended[2]  # omitted means "not free"; we cannot say what it costs

@@ -36,6 +36,8 @@ NOW = datetime(2026, 11, 20, 18, 30, tzinfo=UTC)
 def make_station(identity, organization, *, statuses=("Available",), error_codes=None, **fields):
     """A charge point with one EVSE (one connector each) per entry of ``statuses``."""
     fields.setdefault("is_connected", True)
+    if "access_mode" in fields:  # no schedule: the mode in force is the configured one
+        fields.setdefault("current_access_mode", fields["access_mode"])
     cp = ChargePoint.objects.create(identity=identity, organization=organization, **fields)
     for number, status in enumerate(statuses, start=1):
         evse = Evse.objects.create(charge_point=cp, evse_id=number, public_id=f"SE*CSM*E{identity}{number}")
@@ -329,6 +331,27 @@ def test_the_owner_search_box_only_finds_visible_organizations(board_viewer, brf
     assert [result["text"] for result in response.json()["results"]] == ["BRF A"]
 
 
+def test_the_energy_price_column_shows_what_a_driver_without_groups_pays_now(support, brf_a):
+    from billing.services.tariffs import tariff_assign, tariff_create
+
+    site = Location.objects.create(organization=brf_a.org, name="Garaget")
+    at_site, own_price = (make_station(identity, brf_a.org, location=site) for identity in ("P-1", "P-2"))
+    unpriced = make_station("P-3", brf_a.org)
+    since = timezone.now() - timedelta(days=1)
+
+    def tariff(name, price, **target):
+        created = tariff_create(organization=brf_a.org, name=name, currency="SEK", energy_price_ac=Decimal(price),
+                                acting_user=None, reason="t", now=since)
+        tariff_assign(tariff=created, valid_from=since, acting_user=None, reason="t", now=since, **target)
+
+    tariff("Guest", "4.75", charge_point=own_price)  # first: a later, dearer one would need 30 days' notice
+    tariff("Garage", "3.50", location=site)
+    response = support.get(LIST_URL)
+    assert "3.50 SEK/kWh incl. VAT" in row_html(response, at_site)
+    assert "4.75 SEK/kWh incl. VAT" in row_html(response, own_price)  # the station's own price beats the site's
+    assert "SEK/kWh" not in row_html(response, unpriced)
+
+
 # --- query count -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("params", [{}, {"q": "CP"}, {"connector_status": "Charging", "open_alarms": "yes"},
                                     {"organization__id__exact": "ORG"}])
@@ -341,6 +364,13 @@ def test_the_number_of_queries_does_not_grow_with_the_page(support, brf_a, param
             cp = make_station(f"CP-{number:03d}", brf_a.org, statuses=("Available", "Charging"), location=site,
                               vendor="Zaptec", model=f"M{number % 3}", firmware_version=f"1.{number % 4}")
             open_alarm(cp)
+        if total == 5:  # priced stations cost no query per row either
+            from billing.services.tariffs import tariff_assign, tariff_create
+
+            since = timezone.now() - timedelta(days=1)
+            tariff = tariff_create(organization=brf_a.org, name="Garage", currency="SEK",
+                                   energy_price_ac=Decimal("3.50"), acting_user=None, reason="t", now=since)
+            tariff_assign(tariff=tariff, location=site, valid_from=since, acting_user=None, reason="t", now=since)
         with CaptureQueriesContext(connection) as queries:
             response = support.get(LIST_URL, params)
         assert len(response.context["cl"].result_list) == total
