@@ -16,7 +16,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.core.mail import mail_admins
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -108,9 +110,11 @@ def gap_record(*, kind: str, area: str, start: datetime, end: datetime, now: dat
         kind=kind, area=area, currency=currency, resolved_at__isnull=True, start__lte=end, end__gte=start
     ).order_by("first_seen_at", "pk"))
     if not overlapping:
-        return SpotPriceGap.objects.create(kind=kind, area=area, start=start, end=end, currency=currency,
-                                           fallback_price=fallback_price, source=source, detail=detail,
-                                           first_seen_at=now, last_seen_at=now)
+        gap = SpotPriceGap.objects.create(kind=kind, area=area, start=start, end=end, currency=currency,
+                                          fallback_price=fallback_price, source=source, detail=detail,
+                                          first_seen_at=now, last_seen_at=now)
+        transaction.on_commit(lambda: _alert(gap), robust=True)
+        return gap
     gap, others = overlapping[0], overlapping[1:]
     gap.start = min([start, *(other.start for other in overlapping)])
     gap.end = max([end, *(other.end for other in overlapping)])
@@ -122,6 +126,17 @@ def gap_record(*, kind: str, area: str, start: datetime, end: datetime, now: dat
     gap.save()
     SpotPriceGap.objects.filter(pk__in=[other.pk for other in others]).delete()
     return gap
+
+
+def _alert(gap: SpotPriceGap) -> None:
+    """Tell the operator's technical contacts (ADMINS) about a new gap: sessions are being priced at the fallback
+    or tomorrow's prices did not arrive. Merged repeats of an open gap are not mailed again."""
+    mail_admins(_("Spot prices missing: %(area)s %(start)s – %(end)s") % {
+        "area": gap.area, "start": timezone.localtime(gap.start).strftime("%Y-%m-%d %H:%M"),
+        "end": timezone.localtime(gap.end).strftime("%Y-%m-%d %H:%M")},
+        _("%(kind)s. Fallback price: %(fallback)s %(currency)s/kWh. %(detail)s\nSee Billing → Spot price gaps.") % {
+            "kind": gap.get_kind_display(), "fallback": gap.fallback_price if gap.fallback_price is not None else "—",
+            "currency": gap.currency or "", "detail": gap.detail})
 
 
 def prices_for(*, area: str, start: datetime, end: datetime, currency: str, now: datetime,

@@ -207,6 +207,8 @@ EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="csms <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The operator's technical contacts (comma-separated e-mail addresses): server errors and missing spot prices.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 # Dotted path of the SMS backend (accounts.sms); the console backend writes messages to the log.
 SMS_BACKEND = env.str("SMS_BACKEND", default="accounts.sms.ConsoleSmsBackend")
 # Absolute base URL used in links sent by e-mail/SMS (invitations, pay links).

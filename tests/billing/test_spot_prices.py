@@ -165,6 +165,18 @@ def test_a_gap_is_priced_at_the_fallback_recorded_and_merged():
     assert (SpotPriceGap.objects.count(), gap.end, gap.occurrences) == (1, end + timedelta(hours=2), 2)
 
 
+def test_a_new_gap_is_mailed_to_the_operators_technical_contacts_once(settings, mailoutbox,
+                                                                    django_capture_on_commit_callbacks):
+    settings.ADMINS = [("", "drift@example.com")]
+    start = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    with django_capture_on_commit_callbacks(execute=True):
+        prices_for(area="SE4", start=start, end=start + timedelta(hours=1), currency="SEK", now=FETCHED)
+    with django_capture_on_commit_callbacks(execute=True):  # the same gap again: merged, not mailed again
+        prices_for(area="SE4", start=start, end=start + timedelta(hours=2), currency="SEK", now=FETCHED)
+    assert [message.to for message in mailoutbox] == [["drift@example.com"]]
+    assert "SE4" in mailoutbox[0].subject
+
+
 def test_storing_the_missing_prices_resolves_the_gap():
     day_start, day_end = local_day_bounds(date(2026, 3, 29))
     prices_for(area="SE3", start=day_start, end=day_end, currency="SEK", now=FETCHED)
