@@ -7,6 +7,8 @@ services, so the audit log shows it as the system's doing with the reason "Demo 
 
 import hashlib
 import secrets
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -19,7 +21,11 @@ from accounts.services.groups import user_group_add_members, user_group_create
 from accounts.services.organizations import organization_create, user_grant_admin_access
 from accounts.services.tokens import id_token_issue
 from accounts.services.users import membership_change_role, user_invite
+from billing.models import Tariff
+from billing.services.tariffs import tariff_assign, tariff_create
+from charging.access import AccessMode, ScheduleRule
 from charging.models import ChargePoint, Location, MaintenancePlan, NotificationGroup
+from charging.services.access import charge_point_access_set
 from charging.services.field_service import add_months, maintenance_plan_set
 from charging.services.locations import location_create
 from charging.services.notifications import notification_group_create
@@ -87,6 +93,7 @@ class Command(BaseCommand):
         self.board_member(orgs["brf-solrosen"], residents[0], board_password)
         self.charge_points(orgs["brf-solrosen"])
         self.operations(orgs["operator"], orgs["brf-solrosen"], residents[0])
+        self.prices_and_access(orgs["brf-solrosen"])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(f"  Admin login (operator support): {base}/admin/  admin@example.com / {admin_password}")
@@ -160,6 +167,30 @@ class Command(BaseCommand):
                 maintenance_plan_set(charge_point=station, interval_months=12,
                                      next_due_on=add_months(first_due, month), technician="Elservice Syd AB",
                                      acting_user=None, reason=REASON)
+
+    def prices_and_access(self, association: Organization) -> None:
+        """Residents pay 2.50 kr/kWh; Laddplats 12 is public outside weekday working hours, at 4.50 kr/kWh and
+        1 kr/min after three hours (a blocking fee)."""
+        if Tariff.objects.filter(organization=association).exists():
+            return
+        now = timezone.now()
+        guest_station = ChargePoint.objects.get(identity=DEMO_CHARGE_POINTS[-1][0])
+        # The dearer one first: assigned later, it would need the 30 days' notice of a price increase.
+        guests = tariff_create(organization=association, name="Gästladdning", currency="SEK",
+                               energy_price_ac=Decimal("4.50"), energy_price_dc=Decimal("4.50"),
+                               time_price_per_minute=Decimal("1.00"), free_minutes=180, acting_user=None,
+                               reason=REASON, now=now)
+        tariff_assign(tariff=guests, charge_point=guest_station, valid_from=now, acting_user=None, reason=REASON,
+                      now=now)
+        residents = tariff_create(organization=association, name="Boendepris", currency="SEK",
+                                  energy_price_ac=Decimal("2.50"), energy_price_dc=Decimal("2.50"), acting_user=None,
+                                  reason=REASON, now=now)
+        tariff_assign(tariff=residents, organization=association, valid_from=now, acting_user=None, reason=REASON,
+                      now=now)
+        working_hours = ScheduleRule(weekdays=frozenset(range(5)), start=time(7), end=time(18),
+                                     mode=AccessMode.PRIVATE)
+        charge_point_access_set(charge_point=guest_station, mode=AccessMode.PUBLIC, rules=[working_hours],
+                                allowed_groups=[], acting_user=None, reason=REASON, now=now)
 
     def board_member(self, organization: Organization, user: User, password: str) -> None:
         membership = Membership.objects.get(user=user, organization=organization)
