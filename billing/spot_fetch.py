@@ -91,7 +91,7 @@ def fetch_day(*, area: str, day: date, source: str | None = None, http_get: Http
             except SpotDataUnavailable:
                 raise
             except SpotPriceDocumentError:
-                pass
+                pass  # not an acknowledgement: judged by its HTTP status below
         if error.status == 404:
             raise SpotDataUnavailable(f"{adapter.name} has no prices for {area} on {day} yet.") from None
         raise

@@ -75,7 +75,7 @@ class ChargePointResource(resources.ModelResource):
         instance.pk = created.pk
 
     def save_m2m(self, instance, row, **kwargs):
-        pass
+        """Nothing left to write: charge_point_import created the station with its EVSEs and connectors."""
 
     # --- export --------------------------------------------------------------------------------------------------
 
