@@ -11,13 +11,14 @@ from django.utils.translation import gettext as _
 
 from accounts.models import IdToken, Organization, User
 from accounts.selectors import customers_matching, person_visible_to
-from charging.models import AuthorizationAttempt, ChargePoint, ChargingSession, Reservation
+from charging.models import AuthorizationAttempt, Booking, ChargePoint, ChargingSession, Reservation
 from charging.selectors.customers import RECENT_DAYS, customer_overview, token_overview, token_visible_to
 from csms.support.forms import CustomerSearchForm
 
 #: The admin pages the lookup links to, by the name the templates use.
 _LINKED_MODELS = {"user": User, "organization": Organization, "idtoken": IdToken, "session": ChargingSession,
-                  "chargepoint": ChargePoint, "reservation": Reservation, "attempt": AuthorizationAttempt}
+                  "chargepoint": ChargePoint, "reservation": Reservation, "attempt": AuthorizationAttempt,
+                  "booking": Booking}
 
 
 def _require_permission(request: HttpRequest) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import IdToken, Membership
 from accounts.services.tokens import id_token_block
-from charging.models import AuthorizationAttempt, ChargePoint, ChargingSession, Evse, Reservation
+from charging.models import AuthorizationAttempt, Booking, ChargePoint, ChargingSession, Evse, Reservation
 from tests.accounts.factories import IdTokenFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_the_lookup_needs_view_permission_on_users(client, brf_a):
 
 @pytest.fixture
 def history(anna, brf_a, brf_b, operator_staff):
-    """Anna's sessions, attempts and reservations at BRF A's station and at BRF B's, recent and old."""
+    """Anna's sessions, attempts, reservations and bookings at BRF A's station and at BRF B's, recent and old."""
     now = timezone.now()
     token = IdToken.objects.get(user=anna)
     own = ChargePoint.objects.create(identity="A-01", organization=brf_a.org, display_name="Laddplats 01")
@@ -105,6 +105,8 @@ def history(anna, brf_a, brf_b, operator_staff):
                                             at=now - timedelta(days=1))
         Reservation.objects.create(charge_point=cp, evse=evse, id_token=token, id_token_uid=token.uid,
                                    expires_at=now + timedelta(hours=1), status=Reservation.Status.ACCEPTED)
+        Booking.objects.create(evse=evse, user=anna, starts_at=now + timedelta(days=1),
+                               ends_at=now + timedelta(days=1, hours=2))
     ChargingSession.objects.create(charge_point=own, evse=own.evses.get(), organization=brf_a.org, user=anna,
                                    started_at=now - timedelta(days=45), meter_start_wh=0, energy_wh=99_000,
                                    status=ChargingSession.Status.COMPLETED)
@@ -125,6 +127,7 @@ def test_the_person_page_shows_everything_support_needs(client, operator_staff, 
     assert (overview.session_count, overview.energy_kwh) == (2, "24.69")  # the 45-day-old session is left out
     assert {a.reason for a in overview.attempts} == {"blocked at Laddplats 01 (A-01)", "blocked at B-01"}
     assert len(overview.reservations) == 2
+    assert sorted(b.evse.charge_point.identity for b in overview.bookings) == ["A-01", "B-01"]
     page = response.content.decode()
     assert "Lost, reported by phone" in page
     assert str(operator_staff) in page
@@ -143,6 +146,7 @@ def test_a_board_member_sees_only_their_organizations_part_of_the_person(client,
     assert [s.charge_point.identity for s in overview.sessions] == ["A-01"]
     assert [a.charge_point.identity for a in overview.attempts] == ["A-01"]
     assert [r.charge_point.identity for r in overview.reservations] == ["A-01"]
+    assert [b.evse.charge_point.identity for b in overview.bookings] == ["A-01"]
     page = response.content.decode()
     assert "0BB0B0B0" not in page
     assert "BRF B" not in page
@@ -153,7 +157,7 @@ def test_the_person_page_costs_a_fixed_number_of_queries(client, operator_staff,
                                                          django_assert_max_num_queries):
     client.force_login(operator_staff)
     client.get(reverse("support:customer_detail", args=[anna.pk]))  # warm the session and permission caches
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         client.get(reverse("support:customer_detail", args=[anna.pk]))
 
 
