@@ -255,6 +255,13 @@ SPOT_FALLBACK_PRICE = env.dict("SPOT_FALLBACK_PRICE",
 # Units of each currency per EUR, to read EUR spot prices (ENTSO-E) in another currency, e.g. "SEK=11.50".
 SPOT_EXCHANGE_RATES = env.dict("SPOT_EXCHANGE_RATES", default={})
 
+# --- Stripe (card, Apple Pay, Google Pay, Klarna for resident invoices; billing/stripe_gateway.py) ----------------
+# Empty keys switch Stripe off: the gateway refuses to build a client. The tests point STRIPE_API_BASE at localstripe.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+
 # --- Logging ----------------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
