@@ -1,5 +1,6 @@
 """Billing admin: tariffs, tariff assignments (with the price preview), spot prices per area and day, spot price
-gaps, and what priced sessions cost.
+gaps, and what priced sessions cost; resident invoices (read-only: the run and the services write them; actions
+credit and resend with a reason), their series and the associations' recurring fees.
 
 Tariffs and assignments are tenant-scoped through their owner and every change goes through
 billing.services.tariffs with the reason given (audited); the notice rule's refusal appears as a form error before
@@ -27,7 +28,18 @@ from accounts.models import User, UserGroup
 from accounts.selectors import users_visible_to
 from accounts.tenancy import is_operator_staff, scope
 from billing import pricing
-from billing.models import CURRENCY_CHOICES, SessionCost, SpotPrice, SpotPriceGap, Tariff, TariffAssignment
+from billing.models import (
+    CURRENCY_CHOICES,
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    RecurringFee,
+    SessionCost,
+    SpotPrice,
+    SpotPriceGap,
+    Tariff,
+    TariffAssignment,
+)
 from billing.selectors import (
     effective_end,
     format_amount,
@@ -36,7 +48,7 @@ from billing.selectors import (
     tariffs_visible_to,
     with_effective_end,
 )
-from billing.services import spot_prices, tariffs
+from billing.services import invoicing, spot_prices, tariffs
 from charging.admin.base import ChargingChoicesMixin
 from charging.models import ChargePoint, ChargingSession, Evse
 
@@ -631,3 +643,101 @@ class SessionCostAdmin(TenantScopedAdmin):
     @admin.display(description=gettext_lazy("total incl. VAT"), ordering="total_incl_vat")
     def total(self, cost):
         return format_amount(cost.total_incl_vat, cost.currency)
+
+
+class InvoiceLineInline(TenantScopedInline):
+    model = InvoiceLine
+    organization_field = "invoice__organization"
+    fields = ["position", "kind", "description", "session", "energy_wh", "quantity", "unit", "unit_price", "amount",
+              "vat_rate"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _credit(invoice: Invoice, request: HttpRequest, reason: str) -> str:
+    try:
+        note = invoicing.invoice_credit(invoice=invoice, acting_user=request.user, reason=reason, now=timezone.now())
+    except invoicing.InvoiceError as error:
+        raise ValidationError(str(error)) from None
+    return _("Credit note %(note)s credits %(invoice)s.") % {"note": note.display_number, "invoice": invoice}
+
+
+def _resend(invoice: Invoice, request: HttpRequest, reason: str) -> str:
+    try:
+        invoicing.invoice_resend(invoice=invoice, acting_user=request.user, reason=reason)
+    except invoicing.InvoiceError as error:
+        raise ValidationError(str(error)) from None
+    return ""
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(AuditedAdmin):
+    """Resident invoices and credit notes. Nothing on an issued invoice is edited here: corrections are credit
+    notes (operator staff only), and an invoice can be e-mailed again with a reason."""
+
+    list_display = ["__str__", "kind", "status", "buyer", "organization", "period_start", "issue_date", "due_date",
+                    "total", "sent_at"]
+    list_filter = ["status", "kind", "period_start", "organization"]
+    search_fields = ["=number", "ocr", "buyer__email", "buyer__last_name"]
+    list_select_related = ["series", "buyer", "organization"]
+    fields = ["series", "number", "kind", "credits", "buyer", "organization", "period_start", "period_end",
+              "issue_date", "due_date", "currency", "total", "vat", "taxable", "ocr", "status", "language", "reason",
+              "pdf", "sent_at"]
+    readonly_fields = fields
+    inlines = [InvoiceLineInline]
+    actions = ["resend_invoices", "credit_invoices"]
+    resend_invoices = action_with_reason(description=gettext_lazy("Resend the invoice by e-mail"),
+                                         permissions=["view"], apply=_resend)
+    credit_invoices = action_with_reason(description=gettext_lazy("Issue a credit note"), permissions=["credit"],
+                                         apply=_credit)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Issued invoices are immutable; the run and the services write the rest.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_credit_permission(self, request):
+        return self.operator_only(request)
+
+
+@admin.register(InvoiceSeries)
+class InvoiceSeriesAdmin(AuditedAdmin):
+    """The sellers' number series; the next number only ever moves forward through the services."""
+
+    organization_field = "seller"
+    list_display = ["seller", "prefix", "next_number"]
+    readonly_fields = ["next_number"]
+
+    def has_add_permission(self, request):
+        return self.operator_only(request)
+
+    def has_change_permission(self, request, obj=None):
+        # A prefix is part of every number and OCR reference already issued.
+        return self.operator_only(request) and (obj is None or not obj.invoices.exists())
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RecurringFee)
+class RecurringFeeAdmin(AuditedAdmin):
+    """Monthly fees the board put on every resident's invoice."""
+
+    list_display = ["name", "organization", "amount", "vat_rate", "applies_to_residents", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "organization__name"]
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or not obj.invoice_lines.exists()

@@ -41,3 +41,32 @@ def price_session_task(session_id: int) -> str:
         logger.warning("price_session_task: session %d not priced: %s", session_id, error)
         return ""
     return f"{cost.total_incl_vat} {cost.currency}"
+
+
+@shared_task
+def invoice_run_task(period: str | None = None) -> int:
+    """Invoice ``period`` ("YYYY-MM"; default the previous month, local time) for every association. Returns how many
+    invoices were created."""
+    from billing.services.invoicing import invoice_run  # keeps the worker's import of tasks light
+
+    now = timezone.now()
+    if period:
+        year, month = (int(part) for part in period.split("-"))
+    else:
+        last_month = timezone.localdate(now).replace(day=1) - timedelta(days=1)
+        year, month = last_month.year, last_month.month
+    summary = invoice_run(period=(year, month), now=now)
+    for problem in summary.skipped:
+        logger.warning("invoice_run_task %04d-%02d: %s", year, month, problem)
+    logger.info("invoice_run_task %04d-%02d: %d invoices, %d sessions, %d fees, %s total, %d already invoiced",
+                year, month, summary.created, summary.sessions, summary.fees, summary.total,
+                summary.already_invoiced)
+    return summary.created
+
+
+@shared_task
+def send_invoice_task(invoice_id: int) -> bool:
+    """Render and e-mail an issued invoice (queued after the commit that issued it, or by a resend)."""
+    from billing.services.invoicing import invoice_send
+
+    return invoice_send(invoice_id=invoice_id, now=timezone.now())

@@ -159,6 +159,8 @@ CELERY_BEAT_SCHEDULE = {
     # Access control: record schedule switches within a minute; bookings' reservations, no-shows, fulfilment.
     "sync-access-modes": {"task": "charging.tasks.sync_access_modes_task", "schedule": 60.0},
     "run-bookings": {"task": "charging.tasks.run_bookings_task", "schedule": 60.0},
+    # Resident invoices for the previous month, on the 1st at 06:00 (CELERY_TIMEZONE).
+    "run-invoices": {"task": "billing.tasks.invoice_run_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -242,6 +244,15 @@ ALARM_NOTIFY_MIN_INTERVAL = env.int("ALARM_NOTIFY_MIN_INTERVAL", default=1800)
 # --- Money ------------------------------------------------------------------------------------------------------
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK")
 DEFAULT_CURRENCY = "SEK"
+
+# --- Resident invoices ---------------------------------------------------------------------------------------------
+# The seller of resident invoices (the operator the associations assign their claims to): an organization slug;
+# empty means the one organization of kind "operator". Its series is created with INVOICE_SERIES_PREFIX (digits).
+INVOICE_SELLER_SLUG = env.str("INVOICE_SELLER_SLUG", default="")
+INVOICE_SERIES_PREFIX = env.str("INVOICE_SERIES_PREFIX", default="1")
+INVOICE_NUMBER_WIDTH = 4
+INVOICE_DUE_DAYS = 10
+INVOICE_BANKGIRO = env.str("INVOICE_BANKGIRO", default="")
 
 # --- Tariffs and spot prices --------------------------------------------------------------------------------------
 # Day-ahead price source for the daily fetch: "elprisetjustnu" (SEK, no token) or "entsoe" (EUR, needs the token).

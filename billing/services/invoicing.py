@@ -1,0 +1,457 @@
+"""Resident invoices: the monthly invoice run, gapless numbering, credit notes, and e-mailing the PDF.
+
+    summary = invoice_run(period=(2026, 3), organization=None, now=timezone.now(), dry_run=False)
+    credit_note = invoice_credit(invoice=invoice, acting_user=user, reason="Wrong tariff", now=timezone.now())
+    invoice_send(invoice_id=invoice.pk, now=timezone.now())        # renders the PDF, e-mails it, records sent_at
+    invoice_resend(invoice=invoice, acting_user=user, reason="Lost it")   # audited; queues the e-mail after commit
+    document = invoice_document(invoice)                            # the billing.documents.InvoiceDocument
+
+Seller and series. The seller of a resident invoice is the operator: the association assigned its claim for the
+charging to the operator (DOMAIN.md), so every resident invoice is numbered in the operator's one series
+(``seller_series``; INVOICE_SELLER_SLUG or the organization of kind "operator") and names the association
+(``Invoice.organization``) in the claim-assignment sentence. Numbers are taken with the series row locked
+(``select_for_update``) inside the transaction that creates the invoice, so a number exists only together with its
+invoice (no gaps on rollback) and concurrent runs queue for the lock (no duplicates).
+
+The run. For each association: every resident (the driver of a session) with stopped, priced sessions of its stations
+that started before the end of the period and are on no invoice yet (late sessions of earlier months included, so
+none is lost), and every resident member when the association has active recurring fees, gets one invoice for the
+period with a line per session and per fee not yet charged for the period. A resident already invoiced for the
+period is skipped: sessions priced after that go on the next period's invoice. Each invoice is created in its own
+transaction after taking the series lock and checking again, so a second or a parallel run creates nothing twice;
+unique constraints on the lines back this up. The run is the system's act (no audit row); the e-mail is queued after
+commit. A dry run plans the same invoices and writes nothing.
+
+Issued invoices are immutable: ``ensure_editable`` refuses any change but the status, the PDF and ``sent_at``;
+corrections are credit notes (same series, negated lines, the original becomes "credited", audited).
+"""
+
+import calendar
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import Membership, Organization, User
+from accounts.services.audit import record
+from billing import documents, invoice_math
+from billing.invoice_pdf import render
+from billing.models import Invoice, InvoiceLine, InvoiceSeries, RecurringFee, SessionCost
+from billing.ocr import invoice_ocr_base, ocr_reference
+from charging.models import ChargingSession
+
+logger = logging.getLogger(__name__)
+
+UNIT_PRICE_STEP = Decimal("0.00001")
+EMAIL_LANGUAGES = ("sv", "en")
+
+
+class InvoiceError(ValueError):
+    """An invoice operation that cannot be done; the message is translated and meant for the user."""
+
+
+# --- Series and numbers -----------------------------------------------------------------------------------------------
+
+
+def invoice_seller() -> Organization:
+    """The organization that sells (and numbers) resident invoices: INVOICE_SELLER_SLUG, else the operator."""
+    if settings.INVOICE_SELLER_SLUG:
+        seller = Organization.objects.filter(slug=settings.INVOICE_SELLER_SLUG).first()
+        if seller is None:
+            raise InvoiceError(_("The invoice seller %(slug)s does not exist.")
+                               % {"slug": settings.INVOICE_SELLER_SLUG})
+        return seller
+    operators = list(Organization.objects.filter(kind=Organization.Kind.OPERATOR)[:2])
+    if len(operators) != 1:
+        raise InvoiceError(_("Set INVOICE_SELLER_SLUG: there is not exactly one operator organization."))
+    return operators[0]
+
+
+def seller_series(*, seller: Organization | None = None) -> InvoiceSeries:
+    """The seller's series, created with INVOICE_SERIES_PREFIX the first time."""
+    seller = seller or invoice_seller()
+    series, _created = InvoiceSeries.objects.get_or_create(seller=seller,
+                                                           defaults={"prefix": settings.INVOICE_SERIES_PREFIX})
+    return series
+
+
+def _take_number(series: InvoiceSeries) -> tuple[InvoiceSeries, int]:
+    """The next number of ``series``, taken under the series row lock (call inside the issuing transaction)."""
+    locked = InvoiceSeries.objects.select_for_update().get(pk=series.pk)
+    number = locked.next_number
+    locked.next_number = number + 1
+    locked.save(update_fields=["next_number"])
+    return locked, number
+
+
+def _ocr(series: InvoiceSeries, number: int) -> str:
+    return ocr_reference(invoice_ocr_base(prefix=series.prefix, number=number, width=settings.INVOICE_NUMBER_WIDTH))
+
+
+def ensure_editable(invoice: Invoice) -> None:
+    """Refuse to change an issued invoice (status, PDF and sent_at are set by the services only)."""
+    if invoice.status != Invoice.Status.DRAFT:
+        raise InvoiceError(_("Invoice %(number)s is issued and cannot be changed; issue a credit note instead.")
+                           % {"number": invoice.display_number})
+
+
+# --- The run ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # last day, inclusive
+    ends_at: datetime  # the first instant after the period, local time
+
+    @classmethod
+    def of(cls, year: int, month: int) -> "Period":
+        if not 1 <= month <= 12 or year < 2000:
+            raise InvoiceError(_("%(year)s-%(month)s is not a valid invoice period.") % {"year": year, "month": month})
+        last = calendar.monthrange(year, month)[1]
+        end = date(year, month, last)
+        zone = ZoneInfo(settings.TIME_ZONE)
+        return cls(start=date(year, month, 1), end=end,
+                   ends_at=datetime.combine(end + timedelta(days=1), time(0), tzinfo=zone))
+
+
+@dataclass
+class PlannedInvoice:
+    """One invoice the run creates (or, in a dry run, would create)."""
+
+    organization: str
+    buyer_id: int
+    sessions: int
+    fees: int
+    total: Decimal
+    vat: Decimal
+    number: str = ""
+
+
+@dataclass
+class InvoiceRunSummary:
+    period: Period
+    dry_run: bool
+    invoices: list[PlannedInvoice] = field(default_factory=list)
+    already_invoiced: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return 0 if self.dry_run else len(self.invoices)
+
+    @property
+    def sessions(self) -> int:
+        return sum(item.sessions for item in self.invoices)
+
+    @property
+    def fees(self) -> int:
+        return sum(item.fees for item in self.invoices)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((item.total for item in self.invoices), Decimal("0.00"))
+
+
+@dataclass(frozen=True)
+class _Line:
+    kind: str
+    description: str
+    math: invoice_math.InvoiceLine
+    session: ChargingSession | None = None
+    fee: RecurringFee | None = None
+    started_at: datetime | None = None
+    energy_wh: int | None = None
+
+
+def _uninvoiced_sessions(organization: Organization, period: Period):
+    return (ChargingSession.objects
+            .filter(organization=organization, user__isnull=False, stopped_at__isnull=False,
+                    started_at__lt=period.ends_at, cost__isnull=False)
+            .exclude(status=ChargingSession.Status.ACTIVE)
+            .exclude(invoice_lines__on_credit_note=False))
+
+
+def _session_unit_price(cost: SessionCost) -> tuple[Decimal, Decimal]:
+    """(price per kWh incl. VAT, VAT rate) to print for a priced session. One energy price under one tariff is
+    printed as it is (VAT added for a net tariff); otherwise the session's total over its kWh (the line total is
+    always the SessionCost's)."""
+    snapshots = {(snapshot["tariff"]["vat_mode"], Decimal(snapshot["tariff"]["vat_rate"])) for snapshot in cost.tariffs}
+    rate = next(iter(snapshots))[1] if len({rate for _mode, rate in snapshots}) == 1 else invoice_math.DEFAULT_VAT_RATE
+    prices = {Decimal(line["unit_price"]) for line in cost.lines if line["kind"] == "energy"}
+    if len(prices) == 1 and len(snapshots) == 1:
+        price = prices.pop()
+        if next(iter(snapshots))[0] == "excl":
+            price = price * (100 + rate) / 100
+        return price.quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP), rate
+    kwh = invoice_math.kwh_from_wh(cost.energy_wh)
+    if not kwh:
+        return Decimal(0), rate
+    return (cost.total_incl_vat / kwh).quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP), rate
+
+
+def _plan_lines(organization: Organization, buyer: User, period: Period, fees: list[RecurringFee],
+                resident_ids: set[int], summary: InvoiceRunSummary) -> list[_Line]:
+    lines: list[_Line] = []
+    zone = ZoneInfo(settings.TIME_ZONE)
+    sessions = (_uninvoiced_sessions(organization, period).filter(user=buyer)
+                .select_related("cost", "charge_point").order_by("started_at", "pk"))
+    for session in sessions:
+        cost = session.cost
+        if cost.currency != settings.DEFAULT_CURRENCY:
+            summary.skipped.append(_("Session %(pk)s is priced in %(currency)s, not %(invoice)s.")
+                                   % {"pk": session.pk, "currency": cost.currency,
+                                      "invoice": settings.DEFAULT_CURRENCY})
+            continue
+        unit_price, rate = _session_unit_price(cost)
+        description = f"{session.started_at.astimezone(zone):%Y-%m-%d %H:%M} {session.charge_point}"[:200]
+        lines.append(_Line(kind=InvoiceLine.Kind.SESSION, description=description, session=session,
+                           started_at=session.started_at, energy_wh=cost.energy_wh,
+                           math=invoice_math.energy_line(description=description, energy_wh=cost.energy_wh,
+                                                         unit_price=unit_price, vat_rate=rate,
+                                                         amount=cost.total_incl_vat)))
+    if buyer.pk in resident_ids:
+        charged = set(InvoiceLine.objects.filter(fee__in=fees, buyer=buyer, fee_period=period.start,
+                                                 on_credit_note=False).values_list("fee_id", flat=True))
+        for fee in fees:
+            if fee.pk not in charged:
+                lines.append(_Line(kind=InvoiceLine.Kind.FEE, description=fee.name, fee=fee,
+                                   math=invoice_math.fee_line(description=fee.name, amount=fee.amount,
+                                                              vat_rate=fee.vat_rate)))
+    return lines
+
+
+def _already_invoiced(organization: Organization, buyer: User, period: Period) -> bool:
+    return Invoice.objects.filter(kind=Invoice.Kind.INVOICE, organization=organization, buyer=buyer,
+                                  period_start=period.start).exists()
+
+
+def _store_lines(invoice: Invoice, lines: list[_Line], *, fee_period: date | None, credit: bool) -> None:
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(invoice=invoice, position=position, kind=line.kind, session=line.session, fee=line.fee,
+                    on_credit_note=credit, buyer_id=invoice.buyer_id,
+                    fee_period=fee_period if line.fee is not None else None, description=line.description,
+                    started_at=line.started_at, energy_wh=line.energy_wh, quantity=line.math.quantity,
+                    unit=line.math.unit, unit_price=line.math.unit_price, amount=line.math.total,
+                    vat_rate=line.math.vat_rate)
+        for position, line in enumerate(lines, start=1)])
+
+
+def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: datetime, *,
+           fee_period: date | None, credit: bool) -> Invoice:
+    """Number and store ``invoice`` with ``lines`` (inside a transaction that holds the series lock)."""
+    series, number = _take_number(series)
+    totals = invoice_math.invoice_totals(lines=[line.math for line in lines])
+    issue_date = timezone.localdate(now)
+    invoice.series = series
+    invoice.number = number
+    invoice.ocr = _ocr(series, number)
+    invoice.status = Invoice.Status.ISSUED
+    invoice.issue_date = issue_date
+    invoice.due_date = issue_date if credit else issue_date + timedelta(days=settings.INVOICE_DUE_DAYS)
+    invoice.total, invoice.vat, invoice.taxable = totals.total, totals.vat, totals.taxable
+    invoice.currency = settings.DEFAULT_CURRENCY
+    invoice.save()
+    _store_lines(invoice, lines, fee_period=fee_period, credit=credit)
+    invoice_id = invoice.pk
+    transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
+    return invoice
+
+
+def _queue_send(invoice_id: int) -> None:
+    from billing.tasks import send_invoice_task  # the tasks module imports this one
+
+    send_invoice_task.delay(invoice_id)
+
+
+def _organizations(period: Period, organization: Organization | None) -> list[Organization]:
+    if organization is not None:
+        return [organization]
+    with_sessions = (ChargingSession.objects.filter(user__isnull=False, stopped_at__isnull=False,
+                                                    started_at__lt=period.ends_at, cost__isnull=False)
+                     .exclude(invoice_lines__on_credit_note=False).values("organization"))
+    with_fees = RecurringFee.objects.filter(is_active=True).values("organization")
+    return list(Organization.objects.filter(Q(pk__in=with_sessions) | Q(pk__in=with_fees)).order_by("name", "pk"))
+
+
+def invoice_run(*, period: tuple[int, int], organization: Organization | None = None, now: datetime,
+                dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> InvoiceRunSummary:
+    """Invoice ``period`` (year, month) for all associations or one; see the module docstring."""
+    the_period = Period.of(*period)
+    if the_period.ends_at > now:
+        raise InvoiceError(_("The period %(start)s – %(end)s has not ended yet.")
+                           % {"start": the_period.start, "end": the_period.end})
+    series = seller_series()
+    summary = InvoiceRunSummary(period=the_period, dry_run=dry_run)
+    work: list[tuple[Organization, int, list[RecurringFee], set[int]]] = []
+    for org in _organizations(the_period, organization):
+        fees = list(RecurringFee.objects.filter(organization=org, is_active=True, applies_to_residents=True)
+                    .order_by("name", "pk"))
+        resident_ids = set(Membership.objects.filter(organization=org, role=Membership.Role.RESIDENT,
+                                                     user__is_active=True).values_list("user_id", flat=True))
+        buyers = set(_uninvoiced_sessions(org, the_period).values_list("user_id", flat=True))
+        if fees:
+            buyers |= resident_ids
+        work.extend((org, buyer_id, fees, resident_ids) for buyer_id in sorted(buyers))
+    for done, (org, buyer_id, fees, resident_ids) in enumerate(work, start=1):
+        buyer = User.objects.get(pk=buyer_id)
+        if dry_run:
+            _plan_one(summary, org, buyer, the_period, fees, resident_ids, series=None, now=now)
+        else:
+            with transaction.atomic():
+                _plan_one(summary, org, buyer, the_period, fees, resident_ids, series=series, now=now)
+        if progress is not None:
+            progress(done, len(work))
+    return summary
+
+
+def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period: Period, fees: list[RecurringFee],
+              resident_ids: set[int], *, series: InvoiceSeries | None, now: datetime) -> None:
+    if series is not None:
+        # Lock first, then look: a parallel run that got the lock earlier has committed what it created.
+        series = InvoiceSeries.objects.select_for_update().get(pk=series.pk)
+    if _already_invoiced(org, buyer, period):
+        summary.already_invoiced += 1
+        return
+    lines = _plan_lines(org, buyer, period, fees, resident_ids, summary)
+    if not lines:
+        return
+    totals = invoice_math.invoice_totals(lines=[line.math for line in lines])
+    planned = PlannedInvoice(organization=org.slug, buyer_id=buyer.pk, total=totals.total, vat=totals.vat,
+                             sessions=sum(1 for line in lines if line.session is not None),
+                             fees=sum(1 for line in lines if line.fee is not None))
+    if series is not None:
+        invoice = Invoice(kind=Invoice.Kind.INVOICE, buyer=buyer, organization=org, period_start=period.start,
+                          period_end=period.end, language=buyer.language if buyer.language in EMAIL_LANGUAGES
+                          else "sv")
+        _issue(invoice, series, lines, now, fee_period=period.start, credit=False)
+        planned.number = invoice.display_number
+    summary.invoices.append(planned)
+
+
+# --- Credit notes -----------------------------------------------------------------------------------------------------
+
+
+def _stored_line(line: InvoiceLine) -> invoice_math.InvoiceLine:
+    return invoice_math.InvoiceLine(description=line.description, quantity=line.quantity, unit=line.unit,
+                                    unit_price=line.unit_price, vat_rate=line.vat_rate, amount=line.amount)
+
+
+@transaction.atomic
+def invoice_credit(*, invoice: Invoice, acting_user: User | None, reason: str, now: datetime) -> Invoice:
+    """Issue a credit note for all of ``invoice`` in its series; the original becomes credited (audited)."""
+    if not reason.strip():
+        raise InvoiceError(_("Give a reason for the credit note."))
+    original = Invoice.objects.select_for_update().select_related("series").get(pk=invoice.pk)
+    if original.kind != Invoice.Kind.INVOICE:
+        raise InvoiceError(_("A credit note cannot be credited."))
+    if original.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+        raise InvoiceError(_("Invoice %(number)s is %(status)s and cannot be credited.")
+                           % {"number": original, "status": original.get_status_display()})
+    lines = [_Line(kind=line.kind, description=line.description, session=line.session, fee=line.fee,
+                   started_at=line.started_at, energy_wh=None if line.energy_wh is None else -line.energy_wh,
+                   math=invoice_math.negated(_stored_line(line)))
+             for line in original.lines.select_related("session", "fee").order_by("position")]
+    note = Invoice(kind=Invoice.Kind.CREDIT_NOTE, credits=original, buyer_id=original.buyer_id,
+                   organization_id=original.organization_id, period_start=original.period_start,
+                   period_end=original.period_end, language=original.language, reason=reason.strip())
+    _issue(note, original.series, lines, now, fee_period=original.period_start, credit=True)
+    old_status = original.status
+    original.status = Invoice.Status.CREDITED
+    original.save(update_fields=["status"])
+    record(action="invoice.credit", target=original, acting_user=acting_user, reason=reason, at=now,
+           changes={"status": (old_status, Invoice.Status.CREDITED), "credit_note": (None, note.display_number)})
+    return note
+
+
+# --- Document and e-mail ----------------------------------------------------------------------------------------------
+
+
+def _address(org: Organization) -> tuple[str, ...]:
+    return tuple(line for line in (org.street_address, f"{org.postal_code} {org.city}".strip()) if line)
+
+
+def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
+    """The printable document of an issued invoice or credit note, from its stored rows."""
+    seller = invoice.series.seller
+    buyer = invoice.buyer
+    association = invoice.organization
+    membership = Membership.objects.filter(user=buyer, organization=association).first()
+    buyer_address = ((f"{association.name}, {membership.reference}",) if membership and membership.reference
+                     else (association.name,)) + _address(association)
+    lines: list[documents.DocumentLine] = []
+    for line in invoice.lines.order_by("position"):
+        if line.kind == InvoiceLine.Kind.SESSION:
+            lines.append(documents.SessionLine(started_at=line.started_at, energy_wh=line.energy_wh,
+                                               unit_price=line.unit_price, total=line.amount, vat_rate=line.vat_rate))
+        else:
+            lines.append(documents.FeeLine(description=line.description, quantity=line.quantity, unit=line.unit,
+                                           unit_price=line.unit_price, total=line.amount, vat_rate=line.vat_rate))
+    credit = invoice.kind == Invoice.Kind.CREDIT_NOTE
+    return documents.InvoiceDocument(
+        kind=documents.DocumentKind.CREDIT_NOTE if credit else documents.DocumentKind.INVOICE,
+        number=invoice.display_number, series=invoice.series.prefix, issue_date=invoice.issue_date,
+        due_date=invoice.due_date, period_start=invoice.period_start, period_end=invoice.period_end,
+        seller=documents.Seller(name=seller.name, address_lines=_address(seller), org_number=seller.org_number,
+                                vat_number=seller.vat_number,
+                                bankgiro=seller.bankgiro_number or settings.INVOICE_BANKGIRO,
+                                email=seller.billing_email or seller.contact_email, phone=seller.contact_phone),
+        buyer=documents.Buyer(name=str(buyer), address_lines=buyer_address, customer_number=str(buyer.pk),
+                              email=buyer.email or ""),
+        lines=tuple(lines), totals=documents.document_totals(lines), ocr=invoice.ocr,
+        claim=documents.ClaimAssignment(association=association.name, operator=seller.name),
+        language=invoice.language if invoice.language in documents.LANGUAGES else "sv",
+        currency=invoice.currency, credited_invoice_number=invoice.credits.display_number if credit else "",
+        time_zone=settings.TIME_ZONE)
+
+
+def invoice_send(*, invoice_id: int, now: datetime) -> bool:
+    """Render the PDF (stored on first send), e-mail it to the buyer and record ``sent_at``. False when the buyer
+    has no e-mail address (logged; the invoice stays unsent)."""
+    invoice = Invoice.objects.select_related("series__seller", "buyer", "organization", "credits").get(pk=invoice_id)
+    if invoice.status == Invoice.Status.DRAFT:
+        raise InvoiceError(_("A draft is not sent."))
+    if not invoice.buyer.email:
+        logger.warning("invoice_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)
+        return False
+    pdf = render(invoice_document(invoice))
+    language = invoice.language if invoice.language in EMAIL_LANGUAGES else "sv"
+    context = {"invoice": invoice, "number": invoice.display_number, "seller": invoice.series.seller,
+               "buyer": invoice.buyer, "association": invoice.organization,
+               "credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE}
+    with translation.override(language):
+        subject = " ".join(render_to_string(f"billing/email/invoice_subject_{language}.txt", context).split())
+        body = render_to_string(f"billing/email/invoice_body_{language}.txt", context)
+    message = EmailMessage(subject=subject, body=body, to=[invoice.buyer.email])
+    message.attach(f"{invoice.display_number}.pdf", pdf, "application/pdf")
+    message.send()
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if not locked.pdf:
+            locked.pdf.save(f"{locked.display_number}.pdf", ContentFile(pdf), save=False)
+        locked.sent_at = now
+        locked.save(update_fields=["pdf", "sent_at"])
+    return True
+
+
+@transaction.atomic
+def invoice_resend(*, invoice: Invoice, acting_user: User | None, reason: str) -> None:
+    """E-mail an issued invoice again (after commit), with an audit row saying who asked and why."""
+    if not reason.strip():
+        raise InvoiceError(_("Give a reason for sending the invoice again."))
+    if invoice.status == Invoice.Status.DRAFT:
+        raise InvoiceError(_("A draft is not sent."))
+    record(action="invoice.resend", target=invoice, acting_user=acting_user, reason=reason)
+    invoice_id = invoice.pk
+    transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
