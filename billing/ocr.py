@@ -26,6 +26,8 @@ Errors are ``OcrError`` (a ``ValueError``) whose ``template`` is an English mess
 ``params`` fill it, so a form can show ``gettext(error.template) % error.params``.
 """
 
+from accounts.identifiers import luhn_checksum_valid
+
 MIN_LENGTH = 2
 MAX_LENGTH = 25
 _DIGITS = frozenset("0123456789")
@@ -63,10 +65,6 @@ def luhn_check_digit(digits: str) -> str:
     return str(-total % 10)
 
 
-def _luhn_valid(digits: str) -> bool:
-    return luhn_check_digit(digits[:-1]) == digits[-1]
-
-
 def ocr_reference(base: str, *, length_digit: bool = True) -> str:
     """The Bankgiro OCR reference for ``base`` (digits; spaces are ignored): base + [length digit] + check digit."""
     if not isinstance(base, str):
@@ -93,7 +91,7 @@ def is_valid_ocr(text: str, *, length_digit: bool = True) -> bool:
     # With a length digit the base must have at least one digit of its own in front of the two control digits.
     if length_digit and (len(digits) < 3 or digits[-2] != str(len(digits) % 10)):
         return False
-    return _luhn_valid(digits)
+    return luhn_checksum_valid(digits)
 
 
 def normalize_ocr(text: str) -> str:
