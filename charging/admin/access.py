@@ -71,6 +71,28 @@ def _add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
 
 # --- The weekly schedule editor ----------------------------------------------------------------------------------
 
+class CreatedByServiceMixin:
+    """For rows one service creates while the add form is validated (so its refusals show as form errors): the
+    form keeps the created row in ``created_attribute``; an existing row is read-only and never deleted here."""
+
+    created_attribute: str
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_form(self, request, form, change):
+        return getattr(form, self.created_attribute)
+
+    def save_model(self, request, obj, form, change):
+        """Already written by the service during validation."""
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing more to save."""
+
+
 class ScheduleRulesWidget(forms.Widget):
     """Rows of weekdays, from, to, mode and overnight, plus a few empty rows for new rules. No JSON in sight."""
 
@@ -410,7 +432,7 @@ def _cancel_booking(booking, request, reason):
 
 
 @admin.register(Booking)
-class BookingAdmin(PlainRelatedFieldsMixin, ChargingChoicesMixin, AuditedAdmin):
+class BookingAdmin(CreatedByServiceMixin, PlainRelatedFieldsMixin, ChargingChoicesMixin, AuditedAdmin):
     form = BookingForm
     organization_field = "evse__charge_point__organization"
     list_display = ["evse", "user", "starts_at", "ends_at", "status", "reservation_status", "created_by"]
@@ -446,21 +468,8 @@ class BookingAdmin(PlainRelatedFieldsMixin, ChargingChoicesMixin, AuditedAdmin):
             kwargs["queryset"] = id_tokens_visible_to(request.user).filter(user__isnull=False)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    # Bookings are made and cancelled, never edited: the page of an existing one is read-only.
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_form(self, request, form, change):
-        return form.booking
-
-    def save_model(self, request, obj, form, change):
-        """Saved by booking_create while the form was validated."""
-
-    def save_related(self, request, form, formsets, change):
-        """Nothing more to save."""
+    # Bookings are made (booking_create) and cancelled, never edited.
+    created_attribute = "booking"
 
 
 @admin.register(BookingPolicy)
@@ -518,7 +527,7 @@ def _revoke_key(key, request, reason):
 
 
 @admin.register(ChargingKey)
-class ChargingKeyAdmin(PlainRelatedFieldsMixin, AuditedAdmin):
+class ChargingKeyAdmin(CreatedByServiceMixin, PlainRelatedFieldsMixin, AuditedAdmin):
     form = ChargingKeyForm
     organization_field = "id_token__organization"
     list_display = ["code", "guest_name", "organization", "valid_from", "valid_until", "token_status",
@@ -568,19 +577,6 @@ class ChargingKeyAdmin(PlainRelatedFieldsMixin, AuditedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         return _with_request(super().get_form(request, obj, change=change, **kwargs), request)
 
-    # Keys are issued and revoked, never edited.
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_form(self, request, form, change):
-        return form.key
-
-    def save_model(self, request, obj, form, change):
-        """Issued by charging_key_issue while the form was validated."""
-
-    def save_related(self, request, form, formsets, change):
-        """Nothing more to save."""
+    # Keys are issued (charging_key_issue) and revoked, never edited.
+    created_attribute = "key"
 
