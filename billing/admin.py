@@ -1,6 +1,7 @@
 """Billing admin: tariffs, tariff assignments (with the price preview), spot prices per area and day, spot price
 gaps, and what priced sessions cost; resident invoices (read-only: the run and the services write them; actions
-credit and resend with a reason), their series and the associations' recurring fees.
+credit and resend with a reason), their series and the associations' recurring fees; payments (read-only), BgMax
+imports (operator staff upload a file), the payment matching queue (action "Apply to invoice…") and Stripe events.
 
 Tariffs and assignments are tenant-scoped through their owner and every change goes through
 billing.services.tariffs with the reason given (audited); the notice rule's refusal appears as a form error before
@@ -10,11 +11,12 @@ anything is written. Spot prices are public market data, read-only; their gaps a
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -28,17 +30,22 @@ from accounts.models import User, UserGroup
 from accounts.selectors import users_visible_to
 from accounts.tenancy import is_operator_staff, scope
 from billing import pricing
+from billing.bgmax import BgmaxError
 from billing.models import (
     CURRENCY_CHOICES,
     Invoice,
     InvoiceLine,
     InvoiceSeries,
+    Payment,
+    PaymentImport,
     RecurringFee,
     SessionCost,
     SpotPrice,
     SpotPriceGap,
+    StripeEvent,
     Tariff,
     TariffAssignment,
+    UnmatchedPayment,
 )
 from billing.selectors import (
     effective_end,
@@ -48,7 +55,7 @@ from billing.selectors import (
     tariffs_visible_to,
     with_effective_end,
 )
-from billing.services import invoicing, spot_prices, tariffs
+from billing.services import invoicing, payments, spot_prices, tariffs
 from charging.admin.base import ChargingChoicesMixin
 from charging.models import ChargePoint, ChargingSession, Evse
 
@@ -741,3 +748,190 @@ class RecurringFeeAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return obj is None or not obj.invoice_lines.exists()
+
+
+# --- Payments -------------------------------------------------------------------------------------------------------
+class PaymentAdmin(TenantScopedAdmin):
+    """Payments received, read-only: the services record them (webhook, BgMax import, the matching queue)."""
+
+    organization_field = "invoice__organization"
+    list_display = ["paid_at", "channel", "amount", "applied", "credited", "currency", "invoice", "buyer",
+                    "external_id", "recorded_by"]
+    list_filter = ["channel", "currency"]
+    search_fields = ["external_id", "invoice__ocr", "buyer__email"]
+    list_select_related = ["invoice__series", "buyer", "recorded_by"]
+    date_hierarchy = "paid_at"
+    readonly_fields = ["invoice", "buyer", "channel", "amount", "applied", "credited", "currency", "paid_at",
+                       "external_id", "details", "recorded_by", "reason", "recorded_at"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(Payment, PaymentAdmin)
+
+
+class _OperatorReadOnlyAdmin(admin.ModelAdmin):
+    """Rows without a tenant (whose money it is may be unknown): operator staff only, written by the services."""
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator_staff(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BgmaxUploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("BgMax file"),
+                           help_text=gettext_lazy("The file of incoming bankgiro payments from Bankgirot."))
+
+
+@admin.register(PaymentImport)
+class PaymentImportAdmin(_OperatorReadOnlyAdmin):
+    """Imported BgMax files; "Upload" imports one (exact OCR matches are paid, the rest goes to the queue)."""
+
+    list_display = ["file_name", "imported_at", "imported_by", "payments", "applied", "queued", "duplicates"]
+    readonly_fields = ["file_name", "sha256", "imported_at", "imported_by", "payments", "applied", "queued",
+                       "duplicates"]
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return is_operator_staff(request.user) and super(_OperatorReadOnlyAdmin, self).has_add_permission(request)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return self.admin_site.admin_view(self.upload_view)(request)
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = BgmaxUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                payment_import, created = payments.bgmax_import(data=upload.read(), file_name=upload.name,
+                                                                acting_user=request.user, now=timezone.now())
+            except BgmaxError as error:
+                for issue in error.issues[:20]:
+                    form.add_error("file", _("Line %(line)d: %(message)s") % {
+                        "line": issue.line_number, "message": _(issue.template) % issue.params})
+            else:
+                if created:
+                    self.message_user(request, _("%(count)d payments: %(applied)d applied, %(queued)d to the "
+                                                 "matching queue, %(duplicates)d already recorded.") % {
+                        "count": payment_import.payments, "applied": payment_import.applied,
+                        "queued": payment_import.queued, "duplicates": payment_import.duplicates},
+                        messages.SUCCESS)
+                else:
+                    self.message_user(request, _("This file was already imported on %(date)s; nothing changed.")
+                                      % {"date": timezone.localtime(payment_import.imported_at)
+                                         .strftime("%Y-%m-%d %H:%M")}, messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:billing_unmatchedpayment_changelist"))
+        context = {**self.admin_site.each_context(request), "title": _("Import a BgMax file"),
+                   "opts": self.model._meta, "form": form}
+        return TemplateResponse(request, "admin/billing/paymentimport/upload.html", context)
+
+
+class ApplyPaymentForm(forms.Form):
+    invoice = forms.ModelChoiceField(label=gettext_lazy("Invoice"), queryset=Invoice.objects.none(),
+                                     help_text=gettext_lazy("Open or paid invoices; a surplus becomes the payer's "
+                                                            "credit balance."))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["invoice"].queryset = (Invoice.objects.filter(
+            kind=Invoice.Kind.INVOICE, status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID])
+            .select_related("series", "buyer").order_by("-issue_date", "-number"))
+        self.fields["invoice"].label_from_instance = lambda invoice: _(
+            "%(number)s · OCR %(ocr)s · %(buyer)s · %(total)s %(currency)s · %(status)s") % {
+            "number": invoice.display_number, "ocr": invoice.ocr, "buyer": invoice.buyer, "total": invoice.total,
+            "currency": invoice.currency, "status": invoice.get_status_display()}
+
+
+class QueueStateFilter(admin.SimpleListFilter):
+    title = gettext_lazy("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", _("Waiting")), ("resolved", _("Applied"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(UnmatchedPayment)
+class UnmatchedPaymentAdmin(_OperatorReadOnlyAdmin):
+    """The manual matching queue: payments no invoice took automatically. "Apply to invoice…" books one on the
+    invoice a person picks, with a reason (audited)."""
+
+    list_display = ["paid_on", "channel", "amount", "currency", "reference", "payer_name", "outcome", "reason",
+                    "suggested_invoice", "payment", "resolved_at"]
+    list_filter = [QueueStateFilter, "channel", "outcome"]
+    search_fields = ["reference", "payer_name", "key"]
+    list_select_related = ["suggested_invoice__series", "payment"]
+    readonly_fields = ["channel", "key", "reference", "amount", "currency", "paid_on", "payer_name", "outcome",
+                       "reason", "suggested_invoice", "details", "payment_import", "created_at", "payment",
+                       "resolved_at", "resolved_by"]
+    fields = readonly_fields
+    actions = ["apply_to_invoice"]
+
+    def has_apply_permission(self, request):
+        return is_operator_staff(request.user)
+
+    @admin.action(description=gettext_lazy("Apply to invoice…"), permissions=["apply"])
+    def apply_to_invoice(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one payment to apply."), messages.ERROR)
+            return None
+        item = queryset.get()
+        if item.resolved_at is not None:
+            self.message_user(request, _("This payment has already been applied."), messages.ERROR)
+            return None
+        applying = "apply" in request.POST
+        form = ApplyPaymentForm(request.POST if applying else None,
+                                initial={"invoice": item.suggested_invoice_id})
+        if applying and form.is_valid():
+            try:
+                payment = payments.unmatched_apply(item=item, invoice=form.cleaned_data["invoice"],
+                                                   acting_user=request.user, reason=form.cleaned_data["reason"],
+                                                   now=timezone.now())
+            except payments.PaymentError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, _("%(amount)s %(currency)s applied to invoice %(invoice)s.") % {
+                    "amount": payment.amount, "currency": payment.currency, "invoice": payment.invoice},
+                    messages.SUCCESS)
+                return None
+        context = {**self.admin_site.each_context(request), "title": _("Apply to invoice…"),
+                   "opts": self.model._meta, "queryset": queryset, "form": form,
+                   "action_name": "apply_to_invoice", "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                   "selected": [str(item.pk)], "intro": item.reason}
+        return TemplateResponse(request, "admin/action_with_reason.html", context)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(_OperatorReadOnlyAdmin):
+    """Stripe webhook events handled (each once), with what they did."""
+
+    list_display = ["event_id", "type", "received_at", "payment", "result"]
+    list_filter = ["type"]
+    search_fields = ["event_id"]
+    readonly_fields = ["event_id", "type", "received_at", "payment", "result"]
+    fields = readonly_fields

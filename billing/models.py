@@ -527,3 +527,136 @@ class RecurringFee(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.amount})"
+
+
+# --- Payments ---------------------------------------------------------------------------------------------------------
+# Money received for resident invoices, from any channel. Writes live in billing.services.payments: payment_record
+# applies a payment to an invoice (idempotent on channel + external id), the Stripe webhook and the BgMax import call
+# it, and what cannot be applied automatically waits in the UnmatchedPayment queue for a person.
+
+
+class Payment(models.Model):
+    """Money received for an invoice. ``applied`` is what settles the invoice, ``credited`` the surplus kept as the
+    buyer's credit balance (``amount`` = ``applied`` + ``credited``); refunds are not recorded yet."""
+
+    class Channel(models.TextChoices):
+        STRIPE = "stripe", _("Stripe")
+        BANKGIRO = "bankgiro", _("Bankgiro")
+        SWISH = "swish", _("Swish")
+        MANUAL = "manual", _("Manual")
+
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="payments")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("payer"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="payments")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    amount = models.DecimalField(_("amount received"), max_digits=12, decimal_places=2)
+    applied = models.DecimalField(_("applied to the invoice"), max_digits=12, decimal_places=2,
+                                  default=Decimal("0.00"))
+    credited = models.DecimalField(_("credit balance"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
+                                   help_text=_("The surplus kept for the payer's next invoice."))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES,
+                                default=settings.DEFAULT_CURRENCY)
+    paid_at = models.DateTimeField(_("paid"))
+    external_id = models.CharField(_("external id"), max_length=120, blank=True,
+                                   help_text=_("The payment's id at its source (Stripe PaymentIntent, BgMax key)."))
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("reason"), blank=True)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-paid_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], condition=~Q(external_id=""),
+                                    name="payment_external_id_unique_per_channel"),
+            models.CheckConstraint(condition=Q(amount__gt=0, applied__gte=0, credited__gte=0),
+                                   name="payment_amounts_not_negative"),
+            models.CheckConstraint(condition=Q(amount=F("applied") + F("credited")),
+                                   name="payment_applied_plus_credited"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.amount} {self.currency}"
+
+
+class StripeEvent(models.Model):
+    """A Stripe webhook event handled once: stored in the transaction of its effect, so a redelivery changes
+    nothing."""
+
+    event_id = models.CharField(_("event id"), max_length=255, unique=True)
+    type = models.CharField(_("type"), max_length=100)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    payment = models.ForeignKey(Payment, verbose_name=_("payment"), null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="stripe_events")
+    result = models.CharField(_("result"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.type})"
+
+
+class PaymentImport(models.Model):
+    """One BgMax file imported (once: the same bytes again are refused by ``sha256``)."""
+
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    imported_at = models.DateTimeField(_("imported"), default=timezone.now)
+    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("imported by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+    payments = models.PositiveIntegerField(_("payments in the file"), default=0)
+    applied = models.PositiveIntegerField(_("applied automatically"), default=0)
+    queued = models.PositiveIntegerField(_("to the matching queue"), default=0)
+    duplicates = models.PositiveIntegerField(_("already recorded"), default=0)
+
+    class Meta:
+        verbose_name = _("payment import")
+        verbose_name_plural = _("payment imports")
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.imported_at:%Y-%m-%d %H:%M})"
+
+
+class UnmatchedPayment(models.Model):
+    """A received payment no invoice could take automatically (partial, over, unknown reference, already paid …),
+    waiting for a person to apply it to an invoice."""
+
+    payment_import = models.ForeignKey(PaymentImport, verbose_name=_("import"), null=True, blank=True,
+                                       on_delete=models.PROTECT, related_name="unmatched")
+    channel = models.CharField(_("channel"), max_length=10, choices=Payment.Channel.choices)
+    key = models.CharField(_("payment key"), max_length=120, unique=True,
+                           help_text=_("The payment's id at its source; it becomes the payment's external id."))
+    reference = models.CharField(_("reference"), max_length=60, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    paid_on = models.DateField(_("payment date"))
+    payer_name = models.CharField(_("payer"), max_length=100, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=30)
+    reason = models.CharField(_("why it needs a person"), max_length=300)
+    suggested_invoice = models.ForeignKey(Invoice, verbose_name=_("invoice with that reference"), null=True,
+                                          blank=True, on_delete=models.PROTECT, related_name="+")
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("received"), default=timezone.now)
+    payment = models.OneToOneField(Payment, verbose_name=_("recorded as"), null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="unmatched")
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("resolved by"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("unmatched payment")
+        verbose_name_plural = _("payment matching queue")
+        ordering = ["resolved_at", "-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(resolved_at__isnull=True) | Q(payment__isnull=False),
+                                              name="unmatched_payment_resolved_has_payment")]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} {self.reference or '–'} ({self.paid_on})"

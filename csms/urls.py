@@ -11,5 +11,6 @@ urlpatterns = [
     path("admin/support/", include("csms.support.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("billing/", include("billing.urls")),
     path("healthz", account_views.health, name="health"),
 ]

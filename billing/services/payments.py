@@ -1,0 +1,290 @@
+"""Recording payments of resident invoices: any channel, the Stripe webhook, BgMax imports and the matching queue.
+
+    payment, created = payment_record(invoice=invoice, channel="bankgiro", amount=Decimal("842.63"), currency="SEK",
+                                      paid_at=now, external_id="bgmax:…", acting_user=None)
+    result = stripe_webhook_handle(payload=request.body, signature_header=header)   # raises WebhookError
+    payment_import, created = bgmax_import(data=raw, file_name="bgmax.txt", acting_user=user, now=now)
+    payment = unmatched_apply(item=queued, invoice=invoice, acting_user=user, reason="Phoned the payer", now=now)
+    balance = credit_balance(buyer)
+
+Applying. A payment settles what is still due on its invoice (total minus what earlier payments applied); the rest is
+the buyer's credit balance (``Payment.credited``, to be used on the next invoice). The invoice becomes "paid" when
+the applied sum covers the total; a partial payment leaves it "issued" with a balance. ``payment_record`` is
+idempotent on (channel, external id): the invoice row is locked first, so a second call with the same id, even a
+concurrent one, returns the stored payment and changes nothing. A person recording a payment gives a reason and
+gets an audit row; a manual payment is always a person's act.
+
+Stripe. The event id is stored (unique) in the transaction of its effect: a redelivered event changes nothing and
+still answers 200. ``payment_intent.succeeded`` / paid ``checkout.session.completed`` are applied to the invoice
+their ``csms_invoice`` metadata names, which is the invoice's OCR reference (the printed payment reference; the
+invoice's id is accepted too, for references made before it was issued). A paid event that names no invoice we
+know goes to the matching queue. Failed payments, refunds and saved cards are only recorded as handled (not yet
+acted on).
+
+BgMax. The file is parsed (a broken file imports nothing), every payment is matched with
+billing.payment_matching against the invoices carrying its OCR reference, exact matches are applied, duplicates (the
+same payment key recorded or queued before) are skipped, and everything else goes to the queue with the matcher's
+reason. The same file (same bytes) imported again is refused; overlapping files are kept apart by the payment keys.
+"""
+
+import hashlib
+import logging
+from datetime import datetime, time
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from accounts.services.audit import record
+from billing import stripe_gateway
+from billing.bgmax import BGMAX_TIMEZONE, parse_bgmax
+from billing.models import Invoice, Payment, PaymentImport, StripeEvent, UnmatchedPayment
+from billing.payment_matching import IncomingPayment, MatchOutcome, OpenInvoice, incoming_from_bgmax, match_payments
+
+logger = logging.getLogger(__name__)
+
+_ZERO = Decimal("0.00")
+_ORE = Decimal("0.01")
+
+
+class PaymentError(ValueError):
+    """A payment that cannot be recorded; the message is translated and meant for the user."""
+
+
+def amount_paid(invoice: Invoice) -> Decimal:
+    """What payments have applied to ``invoice`` so far."""
+    return invoice.payments.aggregate(total=Sum("applied"))["total"] or _ZERO
+
+
+def amount_due(invoice: Invoice) -> Decimal:
+    """What is still unpaid on ``invoice`` (0 when it is paid or overpaid)."""
+    return max(invoice.total - amount_paid(invoice), _ZERO)
+
+
+def credit_balance(buyer: User) -> Decimal:
+    """The buyer's credit balance: the surplus of their overpayments."""
+    return Payment.objects.filter(buyer=buyer).aggregate(total=Sum("credited"))["total"] or _ZERO
+
+
+@transaction.atomic
+def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency: str, paid_at: datetime,
+                   external_id: str = "", details: dict | None = None, acting_user: User | None = None,
+                   reason: str = "") -> tuple[Payment, bool]:
+    """Apply a payment to ``invoice``; ``(payment, created)``. See the module docstring."""
+    if channel not in Payment.Channel.values:
+        raise PaymentError(_("Unknown payment channel %(channel)s.") % {"channel": channel})
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0 or amount != amount.quantize(_ORE):
+        raise PaymentError(_("The amount %(amount)s is not a payment.") % {"amount": amount})
+    reason = (reason or "").strip()
+    if channel == Payment.Channel.MANUAL and acting_user is None:
+        raise PaymentError(_("A manual payment is recorded by a person."))
+    if acting_user is not None and not reason:
+        raise PaymentError(_("Give a reason for recording this payment."))
+    # The lock serialises payments of one invoice: the paid sum and the duplicate check below stay true.
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if external_id:
+        existing = Payment.objects.filter(channel=channel, external_id=external_id).first()
+        if existing is not None:
+            return existing, False
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+        raise PaymentError(_("Invoice %(invoice)s is %(status)s and takes no payments.")
+                           % {"invoice": invoice, "status": invoice.get_status_display()})
+    if currency != invoice.currency:
+        raise PaymentError(_("The payment is in %(paid)s but the invoice in %(invoiced)s.")
+                           % {"paid": currency, "invoiced": invoice.currency})
+    paid_before = amount_paid(invoice)
+    applied = min(amount, max(invoice.total - paid_before, _ZERO))
+    payment = Payment.objects.create(
+        invoice=invoice, buyer_id=invoice.buyer_id, channel=channel, amount=amount, applied=applied,
+        credited=amount - applied, currency=currency, paid_at=paid_at, external_id=external_id,
+        details=details or {}, recorded_by=acting_user, reason=reason)
+    old_status = invoice.status
+    if invoice.status == Invoice.Status.ISSUED and paid_before + applied >= invoice.total:
+        invoice.status = Invoice.Status.PAID
+        invoice.save(update_fields=["status"])
+    if acting_user is not None:
+        record(action="billing.payment_record", target=invoice, acting_user=acting_user, reason=reason,
+               changes={"status": (old_status, invoice.status),
+                        "payment": (None, f"{payment.get_channel_display()} {amount} {currency}"),
+                        "credited": (None, payment.credited)})
+    return payment, True
+
+
+# --- Stripe -------------------------------------------------------------------------------------------------------
+
+
+def _invoice_for_reference(reference: str) -> Invoice | None:
+    """The invoice whose OCR our pay page put in the payment's metadata. Nothing else is tried: a reference that
+    names no invoice goes to the manual queue rather than onto an invoice it might not belong to."""
+    reference = reference.strip()
+    if not reference:
+        return None
+    return Invoice.objects.filter(kind=Invoice.Kind.INVOICE, ocr=reference).first()
+
+
+def stripe_webhook_handle(*, payload: bytes, signature_header: str | None) -> str:
+    """Verify and handle one webhook delivery; returns what was done. WebhookError (nothing written) when the
+    delivery must be refused."""
+    event = stripe_gateway.verify_webhook(payload=payload, signature_header=signature_header,
+                                          secret=settings.STRIPE_WEBHOOK_SECRET)
+    outcome = stripe_gateway.payment_outcome(event)
+    event_id, event_type = str(event["id"]), str(event["type"])
+    try:
+        with transaction.atomic():
+            return _stripe_event_apply(event_id, event_type, outcome)
+    except IntegrityError:
+        # A parallel delivery of the same event stored it first; its effect is already there.
+        if StripeEvent.objects.filter(event_id=event_id).exists():
+            return "duplicate"
+        raise
+
+
+def _stripe_event_apply(event_id: str, event_type: str, outcome) -> str:
+    if StripeEvent.objects.filter(event_id=event_id).exists():
+        return "duplicate"
+    stored = StripeEvent.objects.create(event_id=event_id, type=event_type, received_at=timezone.now())
+    if outcome is None or outcome.kind != stripe_gateway.OutcomeKind.PAID:
+        stored.result = "ignored" if outcome is None else f"not acted on: {outcome.kind}"
+        stored.save(update_fields=["result"])
+        return stored.result
+    if outcome.amount is None or not outcome.payment_id:
+        stored.result = "paid event without amount or payment id"
+        stored.save(update_fields=["result"])
+        logger.warning("Stripe event %s: paid without amount or payment id", event_id)
+        return stored.result
+    details = {"event_id": event_id, "payment_intent": outcome.payment_id, "customer": outcome.customer_id,
+               "livemode": outcome.livemode, "reference": outcome.invoice_reference}
+    invoice = _invoice_for_reference(outcome.invoice_reference)
+    problem = ""
+    if invoice is not None:
+        try:
+            # A savepoint: a refused payment leaves the event stored and the money queued below.
+            with transaction.atomic():
+                payment, _created = payment_record(invoice=invoice, channel=Payment.Channel.STRIPE,
+                                                   amount=outcome.amount, currency=outcome.currency,
+                                                   paid_at=timezone.now(), external_id=outcome.payment_id,
+                                                   details=details)
+        except PaymentError as error:
+            problem = str(error)
+        else:
+            stored.payment = payment
+            stored.result = f"paid invoice {invoice.pk}"
+            stored.save(update_fields=["payment", "result"])
+            return stored.result
+    else:
+        problem = _("No invoice has the reference %(reference)s.") % {"reference": outcome.invoice_reference or "–"}
+    _queue(channel=Payment.Channel.STRIPE, key=outcome.payment_id, reference=outcome.invoice_reference,
+           amount=outcome.amount, currency=outcome.currency, paid_on=timezone.localdate(), payer_name="",
+           outcome=MatchOutcome.UNKNOWN_REFERENCE if invoice is None else "refused", reason=problem,
+           suggested_invoice=invoice, details=details)
+    stored.result = "queued: " + problem[:280]
+    stored.save(update_fields=["result"])
+    return stored.result
+
+
+# --- The matching queue -------------------------------------------------------------------------------------------
+
+
+def _queue(*, channel: str, key: str, reference: str, amount: Decimal, currency: str, paid_on, payer_name: str,
+           outcome: str, reason: str, suggested_invoice: Invoice | None, details: dict,
+           payment_import: PaymentImport | None = None) -> UnmatchedPayment | None:
+    if UnmatchedPayment.objects.filter(key=key).exists():
+        return None
+    return UnmatchedPayment.objects.create(
+        payment_import=payment_import, channel=channel, key=key, reference=reference[:60], amount=amount,
+        currency=currency, paid_on=paid_on, payer_name=payer_name[:100], outcome=str(outcome), reason=reason[:300],
+        suggested_invoice=suggested_invoice, details=details)
+
+
+@transaction.atomic
+def unmatched_apply(*, item: UnmatchedPayment, invoice: Invoice, acting_user: User, reason: str,
+                    now: datetime) -> Payment:
+    """Apply a queued payment to ``invoice`` (chosen by a person, with a reason): recorded with payment_record, so a
+    surplus becomes the buyer's credit balance; the queue item is resolved."""
+    item = UnmatchedPayment.objects.select_for_update().get(pk=item.pk)
+    if item.resolved_at is not None:
+        raise PaymentError(_("This payment was already applied to invoice %(invoice)s.")
+                           % {"invoice": item.payment.invoice if item.payment else "–"})
+    if item.amount <= 0:
+        raise PaymentError(_("The amount %(amount)s is not a payment.") % {"amount": item.amount})
+    paid_at = timezone.make_aware(datetime.combine(item.paid_on, time(12)), BGMAX_TIMEZONE)
+    payment, _created = payment_record(
+        invoice=invoice, channel=item.channel, amount=item.amount, currency=item.currency, paid_at=paid_at,
+        external_id=item.key, details={**item.details, "reference": item.reference, "payer": item.payer_name,
+                                       "queued_as": item.outcome},
+        acting_user=acting_user, reason=reason)
+    item.payment = payment
+    item.resolved_at = now
+    item.resolved_by = acting_user
+    item.save(update_fields=["payment", "resolved_at", "resolved_by"])
+    return payment
+
+
+# --- BgMax --------------------------------------------------------------------------------------------------------
+
+
+def _open_invoices(references: set[str]) -> list[OpenInvoice]:
+    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, ocr__in=references,
+                                      status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID])
+    return [OpenInvoice(id=invoice.pk, ocr=invoice.ocr, amount_due=amount_due(invoice), currency=invoice.currency)
+            for invoice in invoices]
+
+
+def _paid_at(payment: IncomingPayment) -> datetime:
+    # BgMax gives the payment date only; noon Stockholm time keeps the date in every zone we show.
+    return timezone.make_aware(datetime.combine(payment.date, time(12)), BGMAX_TIMEZONE)
+
+
+@transaction.atomic
+def bgmax_import(*, data: bytes, file_name: str, acting_user: User | None, now: datetime) -> tuple[PaymentImport,
+                                                                                                    bool]:
+    """Import a BgMax file; ``(import, created)``, ``created`` False when these very bytes were imported before.
+    Raises billing.bgmax.BgmaxError (nothing written) for a broken file."""
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = PaymentImport.objects.filter(sha256=digest).first()
+    if earlier is not None:
+        return earlier, False
+    parsed = parse_bgmax(data)
+    incoming = incoming_from_bgmax(parsed)
+    references = {ref.replace(" ", "") for payment in incoming for ref in (payment.reference,
+                                                                            *payment.extra_references) if ref}
+    keys = [payment.key for payment in incoming]
+    recorded = set(Payment.objects.filter(channel=Payment.Channel.BANKGIRO, external_id__in=keys)
+                   .values_list("external_id", flat=True))
+    recorded |= set(UnmatchedPayment.objects.filter(key__in=keys).values_list("key", flat=True))
+    decisions = match_payments(payments=incoming, invoices=_open_invoices(references),
+                               recorded_payment_keys=recorded)
+    payment_import = PaymentImport.objects.create(file_name=file_name[:255], sha256=digest, imported_at=now,
+                                                  imported_by=acting_user, payments=len(incoming))
+    invoices = {invoice.pk: invoice for invoice in Invoice.objects.filter(
+        pk__in={d.invoice_id for d in decisions if d.invoice_id is not None})}
+    for decision in decisions:
+        payment = decision.payment
+        details = {"reference": payment.reference, "payer": payment.payer_name, "bgmax_channel": payment.channel,
+                   "file": file_name, "import": payment_import.pk}
+        if decision.outcome == MatchOutcome.DUPLICATE:
+            payment_import.duplicates += 1
+        elif decision.auto_apply:
+            payment_record(invoice=invoices[decision.invoice_id], channel=Payment.Channel.BANKGIRO,
+                           amount=decision.apply_amount, currency=payment.currency, paid_at=_paid_at(payment),
+                           external_id=payment.key, details=details)
+            payment_import.applied += 1
+        else:
+            _queue(channel=Payment.Channel.BANKGIRO, key=payment.key, reference=payment.reference,
+                   amount=payment.amount, currency=payment.currency, paid_on=payment.date,
+                   payer_name=payment.payer_name, outcome=decision.outcome,
+                   reason=_(decision.reason) % decision.reason_params,
+                   suggested_invoice=invoices.get(decision.invoice_id), details=details,
+                   payment_import=payment_import)
+            payment_import.queued += 1
+    payment_import.save(update_fields=["applied", "queued", "duplicates"])
+    if acting_user is not None:
+        record(action="billing.bgmax_import", target=payment_import, acting_user=acting_user,
+               reason=_("BgMax file %(name)s imported.") % {"name": file_name}, organization=None,
+               changes={"applied": (None, payment_import.applied), "queued": (None, payment_import.queued),
+                        "duplicates": (None, payment_import.duplicates)})
+    return payment_import, True
