@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -39,6 +39,7 @@ from billing.models import (
     Payment,
     PaymentImport,
     RecurringFee,
+    Reminder,
     SessionCost,
     SpotPrice,
     SpotPriceGap,
@@ -668,6 +669,21 @@ class InvoiceLineInline(TenantScopedInline):
         return False
 
 
+class ReminderInline(TenantScopedInline):
+    model = Reminder
+    organization_field = "invoice__organization"
+    fields = ["level", "reminded_on", "pay_by", "amount_due", "fee", "sent_at", "unblocked_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 def _credit(invoice: Invoice, request: HttpRequest, reason: str) -> str:
     try:
         note = invoicing.invoice_credit(invoice=invoice, acting_user=request.user, reason=reason, now=timezone.now())
@@ -690,7 +706,7 @@ class InvoiceAdmin(AuditedAdmin):
     notes (operator staff only), and an invoice can be e-mailed again with a reason."""
 
     list_display = ["__str__", "kind", "status", "buyer", "organization", "period_start", "issue_date", "due_date",
-                    "total", "sent_at"]
+                    "total", "sent_at", "reminder_level"]
     list_filter = ["status", "kind", "period_start", "organization"]
     search_fields = ["=number", "ocr", "buyer__email", "buyer__last_name"]
     list_select_related = ["series", "buyer", "organization"]
@@ -698,7 +714,7 @@ class InvoiceAdmin(AuditedAdmin):
               "issue_date", "due_date", "currency", "total", "vat", "taxable", "ocr", "status", "language", "reason",
               "pdf", "sent_at"]
     readonly_fields = fields
-    inlines = [InvoiceLineInline]
+    inlines = [InvoiceLineInline, ReminderInline]
     actions = ["resend_invoices", "credit_invoices"]
     resend_invoices = action_with_reason(description=gettext_lazy("Resend the invoice by e-mail"),
                                          permissions=["view"], apply=_resend)
@@ -717,6 +733,13 @@ class InvoiceAdmin(AuditedAdmin):
 
     def has_credit_permission(self, request):
         return self.operator_only(request)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(reminder_level=Max("reminders__level"))
+
+    @admin.display(description=gettext_lazy("reminder"), ordering="reminder_level")
+    def reminder_level(self, invoice):
+        return invoice.reminder_level or "–"
 
 
 @admin.register(InvoiceSeries)
@@ -935,3 +958,61 @@ class StripeEventAdmin(_OperatorReadOnlyAdmin):
     search_fields = ["event_id"]
     readonly_fields = ["event_id", "type", "received_at", "payment", "result"]
     fields = readonly_fields
+
+
+# --- Dunning --------------------------------------------------------------------------------------------------------
+class ReminderUnblockedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("tokens blocked")
+    parameter_name = "blocking"
+
+    def lookups(self, request, model_admin):
+        return [("blocked", _("Still blocked")), ("unblocked", _("Unblocked after payment"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "blocked":
+            return queryset.filter(level=3, unblocked_at__isnull=True)
+        if self.value() == "unblocked":
+            return queryset.filter(unblocked_at__isnull=False)
+        return queryset
+
+
+@admin.register(Reminder)
+class ReminderAdmin(TenantScopedAdmin):
+    """The dunning overview: every payment reminder sent, read-only (the daily dunning run writes them; payment
+    unblocks what the third blocked)."""
+
+    organization_field = "invoice__organization"
+    list_display = ["invoice", "level", "reminded_on", "pay_by", "amount_due", "fee", "buyer", "organization",
+                    "invoice_status", "sent_at", "blocked", "unblocked_at"]
+    list_filter = ["level", ReminderUnblockedFilter, "invoice__status", "invoice__organization"]
+    search_fields = ["=invoice__number", "invoice__ocr", "invoice__buyer__email", "invoice__buyer__last_name"]
+    list_select_related = ["invoice__series", "invoice__buyer", "invoice__organization"]
+    date_hierarchy = "reminded_on"
+    fields = ["invoice", "level", "reminded_on", "pay_by", "amount_due", "fee", "created_at", "sent_at",
+              "blocked_tokens", "unblocked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("buyer"), ordering="invoice__buyer__last_name")
+    def buyer(self, reminder):
+        return reminder.invoice.buyer
+
+    @admin.display(description=gettext_lazy("association"), ordering="invoice__organization__name")
+    def organization(self, reminder):
+        return reminder.invoice.organization
+
+    @admin.display(description=gettext_lazy("invoice status"), ordering="invoice__status")
+    def invoice_status(self, reminder):
+        return reminder.invoice.get_status_display()
+
+    @admin.display(description=gettext_lazy("tokens blocked"), boolean=True)
+    def blocked(self, reminder):
+        return reminder.level == 3 and reminder.unblocked_at is None

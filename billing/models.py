@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
 
-from accounts.models import Organization, UserGroup
+from accounts.models import IdToken, Organization, UserGroup
 from billing import pricing
 from billing.spot import SOURCES
 from charging.models import ChargePoint, ChargingSession, Evse, Location
@@ -660,3 +660,37 @@ class UnmatchedPayment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency} {self.reference or '–'} ({self.paid_on})"
+
+
+class Reminder(models.Model):
+    """A payment reminder of an unpaid invoice (dunning): level 1, 2 or 3, each at most once per invoice. The third
+    blocked the buyer's tokens; ``blocked_tokens`` are the ones it blocked, so that payment unblocks only those."""
+
+    MAX_FEE = Decimal("60.00")
+
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.PROTECT,
+                                related_name="reminders")
+    level = models.PositiveSmallIntegerField(_("reminder"), choices=[(1, "1"), (2, "2"), (3, "3")])
+    reminded_on = models.DateField(_("reminder date"))
+    pay_by = models.DateField(_("pay by"))
+    amount_due = models.DecimalField(_("amount due"), max_digits=12, decimal_places=2)
+    fee = models.DecimalField(_("reminder fee"), max_digits=6, decimal_places=2, default=Decimal("0.00"),
+                              validators=[MinValueValidator(Decimal(0)), MaxValueValidator(MAX_FEE)])
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    blocked_tokens = models.ManyToManyField(IdToken, verbose_name=_("tokens blocked"), blank=True,
+                                            related_name="dunning_reminders")
+    unblocked_at = models.DateTimeField(_("tokens unblocked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment reminder")
+        verbose_name_plural = _("payment reminders")
+        ordering = ["-reminded_on", "-level"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "level"], name="reminder_once_per_level"),
+            models.CheckConstraint(condition=Q(level__gte=1, level__lte=3), name="reminder_level_1_to_3"),
+            models.CheckConstraint(condition=Q(fee__gte=0, fee__lte=Decimal("60.00")), name="reminder_fee_at_most_60"),
+        ]
+
+    def __str__(self) -> str:
+        return _("Reminder %(level)s of %(invoice)s") % {"level": self.level, "invoice": self.invoice}

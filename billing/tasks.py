@@ -70,3 +70,34 @@ def send_invoice_task(invoice_id: int) -> bool:
     from billing.services.invoicing import invoice_send
 
     return invoice_send(invoice_id=invoice_id, now=timezone.now())
+
+
+@shared_task
+def dunning_run_task(day: str | None = None) -> int:
+    """Send the payment reminders due ``day`` (ISO date; default today, local time) and block at the third. Returns
+    how many reminders were created."""
+    from billing.services.dunning import dunning_run
+
+    now = timezone.now()
+    today = date.fromisoformat(day) if day else timezone.localdate(now)
+    summary = dunning_run(today=today, now=now)
+    logger.info("dunning_run_task %s: reminders 1/2/3: %d/%d/%d, %d tokens blocked", today, summary.count(1),
+                summary.count(2), summary.count(3), summary.blocked_tokens)
+    return len(summary.reminders)
+
+
+@shared_task
+def send_reminder_task(reminder_id: int) -> bool:
+    """Render and e-mail a payment reminder (queued after the commit that created it)."""
+    from billing.services.dunning import reminder_send
+
+    return reminder_send(reminder_id=reminder_id, now=timezone.now())
+
+
+@shared_task
+def dunning_local_lists_task(organization_ids: list[int]) -> int:
+    """Send a differential local list to these organizations' stations that use one, after dunning blocked or
+    unblocked tokens. Best effort: returns how many chargers accepted it."""
+    from billing.services.dunning import dunning_local_lists_send
+
+    return dunning_local_lists_send(organization_ids=organization_ids, now=timezone.now())

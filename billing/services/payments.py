@@ -106,6 +106,10 @@ def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency:
     if invoice.status == Invoice.Status.ISSUED and paid_before + applied >= invoice.total:
         invoice.status = Invoice.Status.PAID
         invoice.save(update_fields=["status"])
+        # Settled: the tokens dunning blocked for this invoice charge again (recorded on the reminder, audited).
+        from billing.services.dunning import dunning_unblock  # dunning imports this module
+
+        dunning_unblock(invoice=invoice, now=paid_at)
     if acting_user is not None:
         record(action="billing.payment_record", target=invoice, acting_user=acting_user, reason=reason,
                changes={"status": (old_status, invoice.status),

@@ -161,6 +161,8 @@ CELERY_BEAT_SCHEDULE = {
     "run-bookings": {"task": "charging.tasks.run_bookings_task", "schedule": 60.0},
     # Resident invoices for the previous month, on the 1st at 06:00 (CELERY_TIMEZONE).
     "run-invoices": {"task": "billing.tasks.invoice_run_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
+    # Payment reminders of overdue invoices (and blocking at the third), daily at 07:00 (CELERY_TIMEZONE).
+    "run-dunning": {"task": "billing.tasks.dunning_run_task", "schedule": crontab(minute=0, hour=7)},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -253,6 +255,11 @@ INVOICE_SERIES_PREFIX = env.str("INVOICE_SERIES_PREFIX", default="1")
 INVOICE_NUMBER_WIDTH = 4
 INVOICE_DUE_DAYS = 10
 INVOICE_BANKGIRO = env.str("INVOICE_BANKGIRO", default="")
+# Dunning: reminders 1, 2 and 3 this many days after the due date (the third blocks the buyer's tokens), and the
+# reminder fee agreed with the residents (SEK, charged once per invoice with the first reminder; the law allows at
+# most 60 SEK, dunning refuses to run with more).
+DUNNING_REMINDER_DAYS = [int(days) for days in env.list("DUNNING_REMINDER_DAYS", default=["3", "10", "17"])]
+DUNNING_REMINDER_FEE = env.str("DUNNING_REMINDER_FEE", default="0")
 
 # --- Tariffs and spot prices --------------------------------------------------------------------------------------
 # Day-ahead price source for the daily fetch: "elprisetjustnu" (SEK, no token) or "entsoe" (EUR, needs the token).
