@@ -694,3 +694,22 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return _("Reminder %(level)s of %(invoice)s") % {"level": self.level, "invoice": self.invoice}
+
+
+class StripeCustomer(models.Model):
+    """A resident's Stripe customer and the card they saved for automatic charges of their invoices."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, verbose_name=_("resident"), on_delete=models.CASCADE,
+                                related_name="stripe_customer")
+    customer_id = models.CharField(_("Stripe customer id"), max_length=255, unique=True)
+    payment_method_id = models.CharField(_("saved payment method"), max_length=255, blank=True)
+    card_saved_at = models.DateTimeField(_("card saved"), null=True, blank=True)
+    #: Card-saving requests made so far; each new request gets its own SetupIntent reference.
+    setup_requests = models.PositiveIntegerField(_("card-saving requests"), default=0)
+
+    class Meta:
+        verbose_name = _("Stripe customer")
+        verbose_name_plural = _("Stripe customers")
+
+    def __str__(self) -> str:
+        return self.customer_id

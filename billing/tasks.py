@@ -69,7 +69,22 @@ def send_invoice_task(invoice_id: int) -> bool:
     """Render and e-mail an issued invoice (queued after the commit that issued it, or by a resend)."""
     from billing.services.invoicing import invoice_send
 
-    return invoice_send(invoice_id=invoice_id, now=timezone.now())
+    sent = invoice_send(invoice_id=invoice_id, now=timezone.now())
+    if sent:
+        # The customer has the invoice first; a saved card is then charged (a failure e-mails the pay link).
+        charge_saved_card_task.delay(invoice_id)
+    return sent
+
+
+@shared_task
+def charge_saved_card_task(invoice_id: int) -> str:
+    """Charge the buyer's saved card for an issued invoice (queued after its e-mail). Returns what happened."""
+    from billing.models import Invoice
+    from billing.services.payments import invoice_charge_saved_card
+
+    result = invoice_charge_saved_card(invoice=Invoice.objects.get(pk=invoice_id))
+    logger.info("charge_saved_card_task: invoice %d: %s", invoice_id, result)
+    return result
 
 
 @shared_task

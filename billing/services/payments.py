@@ -18,8 +18,14 @@ Stripe. The event id is stored (unique) in the transaction of its effect: a rede
 still answers 200. ``payment_intent.succeeded`` / paid ``checkout.session.completed`` are applied to the invoice
 their ``csms_invoice`` metadata names, which is the invoice's OCR reference (the printed payment reference; the
 invoice's id is accepted too, for references made before it was issued). A paid event that names no invoice we
-know goes to the matching queue. Failed payments, refunds and saved cards are only recorded as handled (not yet
-acted on).
+know goes to the matching queue. ``setup_intent.succeeded`` stores the saved card on the customer's StripeCustomer.
+Failed payments and refunds are only recorded as handled (not yet acted on).
+
+Pay page and saved cards. ``pay_token``/``invoice_for_pay_token`` sign an invoice id for the public pay page;
+``invoice_pay_start`` creates its PaymentIntent (idempotent per invoice and attempt); ``card_setup_start`` a
+SetupIntent for a resident. ``invoice_charge_saved_card`` charges a saved card off-session after an invoice is sent:
+success is recorded at once under the PaymentIntent id (the webhook then finds it recorded), a decline or a card
+needing the customer e-mails the pay link after commit (``pay_link_send``).
 
 BgMax. The file is parsed (a broken file imports nothing), every payment is matched with
 billing.payment_matching against the invoices carrying its OCR reference, exact matches are applied, duplicates (the
@@ -33,16 +39,20 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.services.audit import record
 from billing import stripe_gateway
 from billing.bgmax import BGMAX_TIMEZONE, parse_bgmax
-from billing.models import Invoice, Payment, PaymentImport, StripeEvent, UnmatchedPayment
+from billing.models import Invoice, Payment, PaymentImport, StripeCustomer, StripeEvent, UnmatchedPayment
 from billing.payment_matching import IncomingPayment, MatchOutcome, OpenInvoice, incoming_from_bgmax, match_payments
 
 logger = logging.getLogger(__name__)
@@ -151,6 +161,10 @@ def _stripe_event_apply(event_id: str, event_type: str, outcome) -> str:
     if StripeEvent.objects.filter(event_id=event_id).exists():
         return "duplicate"
     stored = StripeEvent.objects.create(event_id=event_id, type=event_type, received_at=timezone.now())
+    if outcome is not None and outcome.kind == stripe_gateway.OutcomeKind.CARD_SAVED:
+        stored.result = _card_saved(outcome)[:300]
+        stored.save(update_fields=["result"])
+        return stored.result
     if outcome is None or outcome.kind != stripe_gateway.OutcomeKind.PAID:
         stored.result = "ignored" if outcome is None else f"not acted on: {outcome.kind}"
         stored.save(update_fields=["result"])
@@ -188,6 +202,142 @@ def _stripe_event_apply(event_id: str, event_type: str, outcome) -> str:
     stored.result = "queued: " + problem[:280]
     stored.save(update_fields=["result"])
     return stored.result
+
+
+def _card_saved(outcome) -> str:
+    """Store the payment method of a succeeded SetupIntent as the customer's card for automatic charges."""
+    if not outcome.customer_id or not outcome.payment_method_id:
+        return "card saved without customer or payment method"
+    customer = StripeCustomer.objects.select_for_update().filter(customer_id=outcome.customer_id).first()
+    if customer is None:
+        return f"card saved for unknown customer {outcome.customer_id}"
+    customer.payment_method_id = outcome.payment_method_id
+    customer.card_saved_at = timezone.now()
+    customer.save(update_fields=["payment_method_id", "card_saved_at"])
+    return f"card saved for user {customer.user_id}"
+
+
+# --- Pay page, saved cards and automatic charges ------------------------------------------------------------------
+
+PAY_TOKEN_SALT = "billing.pay-page"
+
+
+def pay_token(invoice: Invoice) -> str:
+    """The signed token of ``invoice``'s public pay page (no login: the token is the permission)."""
+    return signing.dumps(invoice.pk, salt=PAY_TOKEN_SALT)
+
+
+def pay_url(invoice: Invoice) -> str:
+    """The absolute pay link of ``invoice`` (for e-mails and the PDF)."""
+    return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("billing:pay", args=[pay_token(invoice)])
+
+
+def invoice_for_pay_token(token: str) -> Invoice | None:
+    """The payable invoice a pay-page token names, None for a bad token or an invoice that has no pay page."""
+    try:
+        invoice_id = signing.loads(token, salt=PAY_TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(invoice_id, int):
+        return None
+    return (Invoice.objects.select_related("series__seller", "buyer", "organization")
+            .filter(pk=invoice_id, kind=Invoice.Kind.INVOICE,
+                    status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID]).first())
+
+
+def _stripe_customer(gateway: stripe_gateway.StripeGateway, user: User) -> StripeCustomer:
+    """The user's StripeCustomer row (locked), its Stripe customer created or brought up to date."""
+    stored = StripeCustomer.objects.select_for_update().filter(user=user).first()
+    customer_id = gateway.ensure_customer(reference=f"resident-{user.pk}", email=user.email,
+                                          name=user.get_full_name() or user.email,
+                                          customer_id=stored.customer_id if stored else "")
+    if stored is None:
+        return StripeCustomer.objects.create(user=user, customer_id=customer_id)
+    if stored.customer_id != customer_id:
+        # The customer was deleted at Stripe: its saved card went with it.
+        stored.customer_id, stored.payment_method_id, stored.card_saved_at = customer_id, "", None
+        stored.save(update_fields=["customer_id", "payment_method_id", "card_saved_at"])
+    return stored
+
+
+@transaction.atomic
+def invoice_pay_start(*, invoice: Invoice, success_url: str,
+                      cancel_url: str) -> stripe_gateway.HostedPayment | None:
+    """The PaymentIntent of ``invoice``'s pay page for what is still due, None when nothing is due. The reference
+    is the invoice's OCR (the webhook finds the invoice by it); the attempt is one more than the payments recorded
+    so far, so a reload reuses the same PaymentIntent and a partly paid invoice gets a new one for the rest.
+    Raises StripeGatewayError when Stripe cannot be asked."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    due = amount_due(invoice)
+    if invoice.status != Invoice.Status.ISSUED or due <= 0:
+        return None
+    gateway = stripe_gateway.StripeGateway.from_settings()
+    customer = _stripe_customer(gateway, invoice.buyer)
+    return gateway.checkout_for_invoice(invoice_reference=invoice.ocr, amount=due, currency=invoice.currency,
+                                        customer_id=customer.customer_id, success_url=success_url,
+                                        cancel_url=cancel_url, attempt=invoice.payments.count() + 1)
+
+
+@transaction.atomic
+def card_setup_start(*, user: User) -> str:
+    """The client secret of a new SetupIntent that saves ``user``'s card; the card is stored when Stripe's
+    setup_intent.succeeded webhook arrives. Raises StripeGatewayError when Stripe cannot be asked."""
+    gateway = stripe_gateway.StripeGateway.from_settings()
+    customer = _stripe_customer(gateway, user)
+    customer.setup_requests += 1
+    customer.save(update_fields=["setup_requests"])
+    return gateway.setup_card(customer_id=customer.customer_id,
+                              reference=f"resident-{user.pk}-card-{customer.setup_requests}")
+
+
+def invoice_charge_saved_card(*, invoice: Invoice) -> str:
+    """Charge the buyer's saved card off-session for what is due on a just-issued invoice; returns what happened.
+
+    Success records the Payment at once under the PaymentIntent's id, the same external id the later webhook
+    carries, so the invoice is paid once. A decline or a card that needs the customer (3-D Secure) e-mails the pay
+    link after commit. No saved card, or nothing due: nothing is done. StripeGatewayError propagates (the task may
+    retry: the idempotency key returns Stripe's first answer)."""
+    invoice = Invoice.objects.select_related("buyer").get(pk=invoice.pk)
+    due = amount_due(invoice)
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED or due <= 0:
+        return "nothing due"
+    customer = StripeCustomer.objects.filter(user_id=invoice.buyer_id).exclude(payment_method_id="").first()
+    if customer is None:
+        return "no saved card"
+    gateway = stripe_gateway.StripeGateway.from_settings()
+    result = gateway.charge_saved_card(customer_id=customer.customer_id, payment_method_id=customer.payment_method_id,
+                                       amount=due, currency=invoice.currency, invoice_reference=invoice.ocr)
+    if result.status == stripe_gateway.PaymentStatus.SUCCEEDED:
+        payment_record(invoice=invoice, channel=Payment.Channel.STRIPE, amount=result.amount,
+                       currency=result.currency, paid_at=timezone.now(), external_id=result.payment_intent_id,
+                       details={"payment_intent": result.payment_intent_id, "customer": customer.customer_id,
+                                "reference": invoice.ocr, "auto_charge": True})
+        return "paid"
+    if result.status == stripe_gateway.PaymentStatus.PROCESSING:
+        return "processing"  # the webhook records the money when it arrives
+    logger.info("invoice_charge_saved_card: %s not charged (%s %s); e-mailing the pay link", invoice,
+                result.status, result.decline_code)
+    invoice_id = invoice.pk
+    transaction.on_commit(lambda: pay_link_send(invoice_id=invoice_id), robust=True)
+    return f"{result.status}: {result.decline_code}"
+
+
+def pay_link_send(*, invoice_id: int) -> bool:
+    """E-mail the buyer the pay link of an invoice their saved card could not pay. False without an address."""
+    from billing.services.invoicing import EMAIL_LANGUAGES  # invoicing is heavier (PDF); imported when used
+
+    invoice = Invoice.objects.select_related("series__seller", "buyer", "organization").get(pk=invoice_id)
+    if not invoice.buyer.email:
+        logger.warning("pay_link_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)
+        return False
+    language = invoice.language if invoice.language in EMAIL_LANGUAGES else "sv"
+    context = {"invoice": invoice, "number": invoice.display_number, "seller": invoice.series.seller,
+               "buyer": invoice.buyer, "amount_due": amount_due(invoice), "pay_url": pay_url(invoice)}
+    with translation.override(language):
+        subject = " ".join(render_to_string(f"billing/email/pay_link_subject_{language}.txt", context).split())
+        body = render_to_string(f"billing/email/pay_link_body_{language}.txt", context)
+    EmailMessage(subject=subject, body=body, to=[invoice.buyer.email]).send()
+    return True
 
 
 # --- The matching queue -------------------------------------------------------------------------------------------
