@@ -201,12 +201,12 @@ def _session_unit_price(cost: SessionCost) -> tuple[Decimal, Decimal]:
     return (cost.total_incl_vat / kwh).quantize(UNIT_PRICE_STEP, rounding=ROUND_HALF_UP), rate
 
 
-def _plan_lines(organization: Organization, buyer: User, period: Period, fees: list[RecurringFee],
-                resident_ids: set[int], summary: InvoiceRunSummary) -> list[_Line]:
+def _plan_lines(buyer: User, sessions: list[ChargingSession], fees: list[RecurringFee], charged_fee_ids: set[int],
+                is_resident: bool, summary: InvoiceRunSummary) -> list[_Line]:
+    """The lines of one buyer's invoice from the organization's rows read in bulk: ``sessions`` (with cost and
+    charge point, in start order) and the fees not in ``charged_fee_ids`` for the period."""
     lines: list[_Line] = []
     zone = ZoneInfo(settings.TIME_ZONE)
-    sessions = (_uninvoiced_sessions(organization, period).filter(user=buyer)
-                .select_related("cost", "charge_point").order_by("started_at", "pk"))
     for session in sessions:
         cost = session.cost
         if cost.currency != settings.DEFAULT_CURRENCY:
@@ -221,11 +221,9 @@ def _plan_lines(organization: Organization, buyer: User, period: Period, fees: l
                            math=invoice_math.energy_line(description=description, energy_wh=cost.energy_wh,
                                                          unit_price=unit_price, vat_rate=rate,
                                                          amount=cost.total_incl_vat)))
-    if buyer.pk in resident_ids:
-        charged = set(InvoiceLine.objects.filter(fee__in=fees, buyer=buyer, fee_period=period.start,
-                                                 on_credit_note=False).values_list("fee_id", flat=True))
+    if is_resident:
         for fee in fees:
-            if fee.pk not in charged:
+            if fee.pk not in charged_fee_ids:
                 lines.append(_Line(kind=InvoiceLine.Kind.FEE, description=fee.name, fee=fee,
                                    math=invoice_math.fee_line(description=fee.name, amount=fee.amount,
                                                               vat_rate=fee.vat_rate)))
@@ -249,9 +247,15 @@ def _store_lines(invoice: Invoice, lines: list[_Line], *, fee_period: date | Non
 
 
 def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: datetime, *,
-           fee_period: date | None, credit: bool) -> Invoice:
-    """Number and store ``invoice`` with ``lines`` (inside a transaction that holds the series lock)."""
-    series, number = _take_number(series)
+           fee_period: date | None, credit: bool, locked: bool = False) -> Invoice:
+    """Number and store ``invoice`` with ``lines`` (inside a transaction that holds the series lock; ``locked``
+    says ``series`` is the row the caller read with select_for_update in this transaction)."""
+    if locked:
+        number = series.next_number
+        series.next_number = number + 1
+        series.save(update_fields=["next_number"])
+    else:
+        series, number = _take_number(series)
     totals = invoice_math.invoice_totals(lines=[line.math for line in lines])
     issue_date = timezone.localdate(now)
     invoice.series = series
@@ -285,6 +289,27 @@ def _organizations(period: Period, organization: Organization | None) -> list[Or
     return list(Organization.objects.filter(Q(pk__in=with_sessions) | Q(pk__in=with_fees)).order_by("name", "pk"))
 
 
+@dataclass
+class _OrganizationWork:
+    """What the run reads once per organization (a handful of queries, not a few per resident)."""
+
+    organization: Organization
+    buyer_ids: list[int]
+    fees: list[RecurringFee]
+    resident_ids: set[int]
+
+
+def _organization_work(org: Organization, period: Period) -> _OrganizationWork:
+    fees = list(RecurringFee.objects.filter(organization=org, is_active=True, applies_to_residents=True)
+                .order_by("name", "pk"))
+    resident_ids = set(Membership.objects.filter(organization=org, role=Membership.Role.RESIDENT,
+                                                 user__is_active=True).values_list("user_id", flat=True))
+    buyers = set(_uninvoiced_sessions(org, period).values_list("user_id", flat=True).distinct())
+    if fees:
+        buyers |= resident_ids
+    return _OrganizationWork(organization=org, buyer_ids=sorted(buyers), fees=fees, resident_ids=resident_ids)
+
+
 def invoice_run(*, period: tuple[int, int], organization: Organization | None = None, now: datetime,
                 dry_run: bool = False, progress: Callable[[int, int], None] | None = None) -> InvoiceRunSummary:
     """Invoice ``period`` (year, month) for all associations or one; see the module docstring."""
@@ -294,37 +319,57 @@ def invoice_run(*, period: tuple[int, int], organization: Organization | None = 
                            % {"start": the_period.start, "end": the_period.end})
     series = seller_series()
     summary = InvoiceRunSummary(period=the_period, dry_run=dry_run)
-    work: list[tuple[Organization, int, list[RecurringFee], set[int]]] = []
-    for org in _organizations(the_period, organization):
-        fees = list(RecurringFee.objects.filter(organization=org, is_active=True, applies_to_residents=True)
-                    .order_by("name", "pk"))
-        resident_ids = set(Membership.objects.filter(organization=org, role=Membership.Role.RESIDENT,
-                                                     user__is_active=True).values_list("user_id", flat=True))
-        buyers = set(_uninvoiced_sessions(org, the_period).values_list("user_id", flat=True))
-        if fees:
-            buyers |= resident_ids
-        work.extend((org, buyer_id, fees, resident_ids) for buyer_id in sorted(buyers))
-    for done, (org, buyer_id, fees, resident_ids) in enumerate(work, start=1):
-        buyer = User.objects.get(pk=buyer_id)
-        if dry_run:
-            _plan_one(summary, org, buyer, the_period, fees, resident_ids, series=None, now=now)
-        else:
-            with transaction.atomic():
-                _plan_one(summary, org, buyer, the_period, fees, resident_ids, series=series, now=now)
-        if progress is not None:
-            progress(done, len(work))
+    work = [_organization_work(org, the_period) for org in _organizations(the_period, organization)]
+    total = sum(len(item.buyer_ids) for item in work)
+    done = 0
+    for item in work:
+        # One organization's sessions, buyers and earlier invoices at a time: bounded memory, few queries.
+        org, buyer_ids = item.organization, item.buyer_ids
+        if not buyer_ids:
+            continue
+        invoiced = set(Invoice.objects.filter(kind=Invoice.Kind.INVOICE, organization=org,
+                                              period_start=the_period.start).values_list("buyer_id", flat=True))
+        todo = [buyer_id for buyer_id in buyer_ids if buyer_id not in invoiced]
+        sessions: dict[int, list[ChargingSession]] = {}
+        if todo:
+            for session in (_uninvoiced_sessions(org, the_period).filter(user_id__in=todo)
+                            .select_related("cost", "charge_point").order_by("user_id", "started_at", "pk")
+                            .iterator(chunk_size=2000)):
+                sessions.setdefault(session.user_id, []).append(session)
+        buyers = User.objects.in_bulk(todo) if todo else {}
+        charged: dict[int, set[int]] = {}
+        if item.fees and todo:
+            for buyer_id, fee_id in InvoiceLine.objects.filter(fee__in=item.fees, fee_period=the_period.start,
+                                                               on_credit_note=False).values_list("buyer_id",
+                                                                                                 "fee_id"):
+                charged.setdefault(buyer_id, set()).add(fee_id)
+        for buyer_id in buyer_ids:
+            done += 1
+            buyer = buyers.get(buyer_id)
+            if buyer_id in invoiced or buyer is None:
+                summary.already_invoiced += buyer_id in invoiced
+            else:
+                lines = _plan_lines(buyer, sessions.pop(buyer_id, []), item.fees, charged.get(buyer_id, set()),
+                                    buyer_id in item.resident_ids, summary)
+                if dry_run:
+                    _plan_one(summary, org, buyer, the_period, lines, series=None, now=now)
+                else:
+                    with transaction.atomic():
+                        _plan_one(summary, org, buyer, the_period, lines, series=series, now=now)
+            if progress is not None:
+                progress(done, total)
     return summary
 
 
-def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period: Period, fees: list[RecurringFee],
-              resident_ids: set[int], *, series: InvoiceSeries | None, now: datetime) -> None:
+def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period: Period, lines: list[_Line], *,
+              series: InvoiceSeries | None, now: datetime) -> None:
     if series is not None:
-        # Lock first, then look: a parallel run that got the lock earlier has committed what it created.
+        # Lock first, then look again: a parallel run that got the lock earlier has committed what it created, and
+        # the lines planned from the earlier read belong to that invoice then.
         series = InvoiceSeries.objects.select_for_update().get(pk=series.pk)
-    if _already_invoiced(org, buyer, period):
-        summary.already_invoiced += 1
-        return
-    lines = _plan_lines(org, buyer, period, fees, resident_ids, summary)
+        if _already_invoiced(org, buyer, period):
+            summary.already_invoiced += 1
+            return
     if not lines:
         return
     totals = invoice_math.invoice_totals(lines=[line.math for line in lines])
@@ -335,7 +380,7 @@ def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period
         invoice = Invoice(kind=Invoice.Kind.INVOICE, buyer=buyer, organization=org, period_start=period.start,
                           period_end=period.end, language=buyer.language if buyer.language in EMAIL_LANGUAGES
                           else "sv")
-        _issue(invoice, series, lines, now, fee_period=period.start, credit=False)
+        _issue(invoice, series, lines, now, fee_period=period.start, credit=False, locked=True)
         planned.number = invoice.display_number
     summary.invoices.append(planned)
 
@@ -399,6 +444,9 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
             lines.append(documents.FeeLine(description=line.description, quantity=line.quantity, unit=line.unit,
                                            unit_price=line.unit_price, total=line.amount, vat_rate=line.vat_rate))
     credit = invoice.kind == Invoice.Kind.CREDIT_NOTE
+    # Imported here: payments builds on invoicing (it records payments against invoices).
+    from billing.services.payments import pay_url
+
     return documents.InvoiceDocument(
         kind=documents.DocumentKind.CREDIT_NOTE if credit else documents.DocumentKind.INVOICE,
         number=invoice.display_number, series=invoice.series.prefix, issue_date=invoice.issue_date,
@@ -413,7 +461,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         claim=documents.ClaimAssignment(association=association.name, operator=seller.name),
         language=invoice.language if invoice.language in documents.LANGUAGES else "sv",
         currency=invoice.currency, credited_invoice_number=invoice.credits.display_number if credit else "",
-        time_zone=settings.TIME_ZONE)
+        pay_url="" if credit else pay_url(invoice), time_zone=settings.TIME_ZONE)
 
 
 def invoice_send(*, invoice_id: int, now: datetime) -> bool:
