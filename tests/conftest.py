@@ -67,6 +67,7 @@ def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory)
     channel layer on ``redis_url``; it serves the admin over HTTP on the same port, with collected static files."""
     with running_csms(tmp_path_factory.mktemp("server-data"), DATABASE_URL=_database_url(), REDIS_URL=redis_url,
                       CONN_MAX_AGE="0", OCPP_VALIDATE_RESPONSES="true", OCPP_SEEN_WRITE_INTERVAL="0",
+                      OCPP_BATCH_FLUSH_SECONDS="0.05",
                       OCPP_DEFAULT_COMMAND_TIMEOUT="5", LOG_LEVEL="WARNING") as url:
         yield url
 

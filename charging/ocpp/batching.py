@@ -11,13 +11,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from charging.models import ConnectionEvent
 from charging.services.sessions import record_readings_batch
 from charging.services.stations import ConnectionNote, charge_points_seen
 
 logger = logging.getLogger("csms.ocpp")
-SEEN_FLUSH_SECONDS = 1.0
 
 
 class GroupCommit:
@@ -93,7 +93,7 @@ class SeenTracker:
             self._writer = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(SEEN_FLUSH_SECONDS)
+        await asyncio.sleep(settings.OCPP_BATCH_FLUSH_SECONDS)
         await self.flush()
 
     async def flush(self) -> None:

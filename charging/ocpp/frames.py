@@ -12,7 +12,6 @@ from django.utils import timezone
 from charging.models import ChargePoint, OcppFrame
 
 logger = logging.getLogger("csms.ocpp")
-FLUSH_EVERY_SECONDS = 1.0
 FLUSH_AT_FRAMES = 500
 
 
@@ -48,7 +47,7 @@ class FrameLog:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        deadline = asyncio.get_running_loop().time() + FLUSH_EVERY_SECONDS
+        deadline = asyncio.get_running_loop().time() + settings.OCPP_BATCH_FLUSH_SECONDS
         while self._pending and len(self._pending) < FLUSH_AT_FRAMES \
                 and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)

@@ -230,6 +230,8 @@ OCPP_AUTO_REGISTER_ORGANIZATION = env.str("OCPP_AUTO_REGISTER_ORGANIZATION", def
 OCPP_FRAME_LOG = env.bool("OCPP_FRAME_LOG", default=True)
 OCPP_FRAME_RETENTION_DAYS = env.int("OCPP_FRAME_RETENTION_DAYS", default=30)
 OCPP_SEEN_WRITE_INTERVAL = env.float("OCPP_SEEN_WRITE_INTERVAL", default=30.0)
+# Seconds the gateway gathers last-seen notes, connection events and frames before writing them in one go.
+OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
 OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
 # Also check our own answers against the schemas (on in tests; costs CPU per message).
 OCPP_VALIDATE_RESPONSES = env.bool("OCPP_VALIDATE_RESPONSES", default=False)

@@ -140,6 +140,17 @@ async def connected(url: str, identity: str, *, version: str = "1.6", key: str |
             yield charger
         finally:
             reader.cancel()
+    await server_settled()
+
+
+#: Longer than the test server's batch interval (OCPP_BATCH_FLUSH_SECONDS 0.05 s), so what it writes after a
+#: disconnect (last seen, the connection event, frames) is done before the test's database is flushed; on
+#: PostgreSQL a TRUNCATE racing those writes can deadlock.
+SERVER_SETTLE_SECONDS = 0.2
+
+
+async def server_settled() -> None:
+    await asyncio.sleep(SERVER_SETTLE_SECONDS)
 
 
 @contextlib.asynccontextmanager
@@ -148,6 +159,7 @@ async def raw_socket(url: str, identity: str, *, version: str = "1.6", key: str 
     async with websockets.connect(f"{url}/ocpp/{identity}", subprotocols=[f"ocpp{version}"],
                                   additional_headers=headers, open_timeout=10) as socket:
         yield socket
+    await server_settled()
 
 
 async def exchange(socket, frame) -> list:
