@@ -574,19 +574,29 @@ def _resolve_gap(gap, request, reason):
     return None
 
 
-class GapOpenFilter(admin.SimpleListFilter):
-    title = gettext_lazy("open")
-    parameter_name = "open"
+class ResolvedAtFilter(admin.SimpleListFilter):
+    """Rows still waiting (no ``resolved_at``) or already resolved; subclasses name the two choices."""
+
+    #: (value, label) of the waiting rows and of the resolved ones.
+    waiting: tuple[str, str]
+    resolved: tuple[str, str]
 
     def lookups(self, request, model_admin):
-        return [("yes", _("Open")), ("no", _("Resolved"))]
+        return [self.waiting, self.resolved]
 
     def queryset(self, request, queryset):
-        if self.value() == "yes":
+        if self.value() == self.waiting[0]:
             return queryset.filter(resolved_at__isnull=True)
-        if self.value() == "no":
+        if self.value() == self.resolved[0]:
             return queryset.filter(resolved_at__isnull=False)
         return queryset
+
+
+class GapOpenFilter(ResolvedAtFilter):
+    title = gettext_lazy("open")
+    parameter_name = "open"
+    waiting = ("yes", gettext_lazy("Open"))
+    resolved = ("no", gettext_lazy("Resolved"))
 
 
 @admin.register(SpotPriceGap)
@@ -884,19 +894,11 @@ class ApplyPaymentForm(forms.Form):
             "currency": invoice.currency, "status": invoice.get_status_display()}
 
 
-class QueueStateFilter(admin.SimpleListFilter):
+class QueueStateFilter(ResolvedAtFilter):
     title = gettext_lazy("state")
     parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("open", _("Waiting")), ("resolved", _("Applied"))]
-
-    def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(resolved_at__isnull=True)
-        if self.value() == "resolved":
-            return queryset.filter(resolved_at__isnull=False)
-        return queryset
+    waiting = ("open", gettext_lazy("Waiting"))
+    resolved = ("resolved", gettext_lazy("Applied"))
 
 
 @admin.register(UnmatchedPayment)
