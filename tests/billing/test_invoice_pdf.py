@@ -39,7 +39,7 @@ SELLER = Seller(name="RE&GO AB", address_lines=("Storgatan 1", "831 30 Östersun
                 vat_number="SE559012345601", bankgiro="5050-1055", email="faktura@reandgo.se")
 BUYER = Buyer(name="Åsa Öberg", address_lines=("Hörnvägen 3 lgh 1102", "114 55 Stockholm"), customer_number="10042",
               email="asa@example.com")
-CLAIM = ClaimAssignment(association="BRF XXXXXXXX", operator="RE&GO AB")
+CLAIM = ClaimAssignment(association="BRF Solrosen", operator="RE&GO AB")
 
 
 def tool(name: str) -> str:
@@ -96,7 +96,7 @@ def test_brochure_invoice_pdf_in_swedish():
     assert "2024-05-04" in text
     assert "Förfallodatum" in text
     # å, ä, ö, Å, Ö survive extraction (the claim sentence is the exact wording of DOMAIN.md / the brochure).
-    assert "Fordran angående denna laddning har överlåtits från BRF XXXXXXXX till RE&GO AB" in text
+    assert "Fordran angående denna laddning har överlåtits från BRF Solrosen till RE&GO AB" in text
     assert "Åsa Öberg" in text
     assert "831 30 Östersund" in text
     assert "Hörnvägen 3 lgh 1102" in text
@@ -124,7 +124,7 @@ def test_english_invoice():
     assert "842.63 SEK" in text
     assert "VAT 25%" in text
     assert "168.53 SEK" in text
-    assert "The claim for this charging has been assigned from BRF XXXXXXXX to RE&GO AB" in text
+    assert "The claim for this charging has been assigned from BRF Solrosen to RE&GO AB" in text
     assert "Due date" in text
     assert "Page 1 of 1" in text
     assert "Faktura" not in text
