@@ -50,6 +50,9 @@ class Organization(models.Model):
                                on_delete=models.PROTECT, related_name="sub_organizations",
                                limit_choices_to={"kind": Kind.RESELLER},
                                help_text=_("The reseller that manages this organization, if any."))
+    round_invoices = models.BooleanField(_("round invoices to whole kronor"), default=False,
+                                         help_text=_("Residents' invoices round the amount payable to whole kronor, "
+                                                     "shown on its own line (öresavrundning)."))
     locale = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="sv")
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)

@@ -412,6 +412,9 @@ class Invoice(models.Model):
     total = models.DecimalField(_("total incl. VAT"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     vat = models.DecimalField(_("VAT"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     taxable = models.DecimalField(_("taxable amount"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    rounding = models.DecimalField(_("rounding"), max_digits=4, decimal_places=2, default=Decimal("0.00"),
+                                   help_text=_("Öresutjämning: what rounding the amount payable to whole kronor "
+                                               "added (negative: took off)."))
     ocr = models.CharField(_("OCR reference"), max_length=25, blank=True, db_index=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, default="sv")
@@ -447,6 +450,12 @@ class Invoice(models.Model):
         if self.number is None:
             return ""
         return f"{self.series.prefix}{self.number:0{settings.INVOICE_NUMBER_WIDTH}d}"
+
+    @property
+    def payable_total(self) -> Decimal:
+        """What settles the invoice: the total incl. VAT plus the rounding to whole kronor. A credit balance used
+        on it is a payment towards this (``Payment.Kind.CREDIT_USE``)."""
+        return self.total + self.rounding
 
     @property
     def is_issued(self) -> bool:
@@ -536,21 +545,37 @@ class RecurringFee(models.Model):
 
 
 class Payment(models.Model):
-    """Money received for an invoice. ``applied`` is what settles the invoice, ``credited`` the surplus kept as the
-    buyer's credit balance (``amount`` = ``applied`` + ``credited``); refunds are not recorded yet."""
+    """A movement of a buyer's money, always ``amount`` = ``applied`` + ``credited``: ``applied`` is what counts
+    towards the invoice, ``credited`` what goes to (positive) or comes from (negative) the buyer's credit balance.
+    The credit balance is the sum of ``credited`` over the buyer's rows in one currency.
+
+    - PAYMENT: money received (``amount`` > 0); a surplus over what the invoice still asks for is credited.
+    - CREDIT_USE: no money moves (``amount`` = 0): the credit balance settles part of a new invoice.
+    - CREDIT_RELEASE: no money moves: what was paid on an invoice that a credit note cancelled goes to the balance.
+    - REFUND: money paid back (``amount`` < 0, ``refund_of`` the payment), taken first from the credit balance,
+      then from what settled the invoice (which is open again unless a credit note cancelled it)."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", _("payment")
+        CREDIT_USE = "credit_use", _("credit balance used")
+        CREDIT_RELEASE = "credit_rel", _("moved to the credit balance")
+        REFUND = "refund", _("refund")
 
     class Channel(models.TextChoices):
         STRIPE = "stripe", _("Stripe")
         BANKGIRO = "bankgiro", _("Bankgiro")
         SWISH = "swish", _("Swish")
         MANUAL = "manual", _("Manual")
+        CREDIT = "credit", _("Credit balance")
 
     invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="payments")
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("payer"), null=True, blank=True,
                               on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.PAYMENT)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    amount = models.DecimalField(_("amount received"), max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2,
+                                 help_text=_("Money received (negative: paid back)."))
     applied = models.DecimalField(_("applied to the invoice"), max_digits=12, decimal_places=2,
                                   default=Decimal("0.00"))
     credited = models.DecimalField(_("credit balance"), max_digits=12, decimal_places=2, default=Decimal("0.00"),
@@ -561,6 +586,8 @@ class Payment(models.Model):
     external_id = models.CharField(_("external id"), max_length=120, blank=True,
                                    help_text=_("The payment's id at its source (Stripe PaymentIntent, BgMax key)."))
     details = models.JSONField(_("details"), default=dict, blank=True)
+    refund_of = models.ForeignKey("self", verbose_name=_("refund of"), null=True, blank=True,
+                                  on_delete=models.PROTECT, related_name="refunds")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(_("reason"), blank=True)
@@ -573,13 +600,20 @@ class Payment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "external_id"], condition=~Q(external_id=""),
                                     name="payment_external_id_unique_per_channel"),
-            models.CheckConstraint(condition=Q(amount__gt=0, applied__gte=0, credited__gte=0),
-                                   name="payment_amounts_not_negative"),
+            models.CheckConstraint(
+                condition=(Q(kind="payment", amount__gt=0, applied__gte=0, credited__gte=0)
+                           | Q(kind="credit_use", channel="credit", amount=0, applied__gt=0)
+                           | Q(kind="credit_rel", channel="credit", amount=0, applied__lt=0)
+                           | Q(kind="refund", amount__lt=0, applied__lte=0, credited__lte=0,
+                               refund_of__isnull=False)),
+                name="payment_amounts_fit_the_kind"),
             models.CheckConstraint(condition=Q(amount=F("applied") + F("credited")),
                                    name="payment_applied_plus_credited"),
         ]
 
     def __str__(self) -> str:
+        if self.kind in (self.Kind.CREDIT_USE, self.Kind.CREDIT_RELEASE):
+            return f"{self.get_kind_display()} {abs(self.applied)} {self.currency}"
         return f"{self.get_channel_display()} {self.amount} {self.currency}"
 
 
@@ -713,3 +747,37 @@ class StripeCustomer(models.Model):
 
     def __str__(self) -> str:
         return self.customer_id
+
+
+class SwishPaymentRequest(models.Model):
+    """A Swish payment request made for an invoice from its pay page. Swish's callbacks are not signed, so the
+    status here is only ever taken from Swish's own answer to a GET of the request."""
+
+    class Status(models.TextChoices):
+        CREATED = "CREATED", _("waiting for the payer")
+        PAID = "PAID", _("paid")
+        DECLINED = "DECLINED", _("declined")
+        ERROR = "ERROR", _("failed")
+        CANCELLED = "CANCELLED", _("cancelled")
+
+    invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.PROTECT,
+                                related_name="swish_requests")
+    instruction_uuid = models.CharField(_("instruction id"), max_length=32, unique=True)
+    request_id = models.CharField(_("Swish id"), max_length=64, blank=True, db_index=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    payer_alias = models.CharField(_("payer's Swish number"), max_length=20, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CREATED)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    payment = models.OneToOneField(Payment, verbose_name=_("recorded as"), null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="swish_request")
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("Swish payment request")
+        verbose_name_plural = _("Swish payment requests")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Swish {self.amount} {self.currency} ({self.get_status_display()})"

@@ -22,6 +22,10 @@ transaction after taking the series lock and checking again, so a second or a pa
 unique constraints on the lines back this up. The run is the system's act (no audit row); the e-mail is queued after
 commit. A dry run plans the same invoices and writes nothing.
 
+Money already there. A buyer's credit balance (overpayments, payments of credited invoices) is used on the new
+invoice (a CREDIT_USE payment; an invoice it covers is paid at once), and an association that opted in has the amount
+payable rounded to whole kronor (``Invoice.rounding``, printed as its own line).
+
 Issued invoices are immutable: ``ensure_editable`` refuses any change but the status, the PDF and ``sent_at``;
 corrections are credit notes (same series, negated lines, the original becomes "credited", audited).
 """
@@ -49,6 +53,7 @@ from billing import documents, invoice_math
 from billing.invoice_pdf import render
 from billing.models import Invoice, InvoiceLine, InvoiceSeries, RecurringFee, SessionCost
 from billing.ocr import invoice_ocr_base, ocr_reference
+from billing.services import payments
 from charging.models import ChargingSession
 
 logger = logging.getLogger(__name__)
@@ -247,16 +252,23 @@ def _store_lines(invoice: Invoice, lines: list[_Line], *, fee_period: date | Non
 
 
 def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: datetime, *,
-           fee_period: date | None, credit: bool, locked: bool = False) -> Invoice:
+           fee_period: date | None, credit: bool, locked: bool = False, check_credit: bool = True,
+           round_to_krona: bool = False) -> Invoice:
     """Number and store ``invoice`` with ``lines`` (inside a transaction that holds the series lock; ``locked``
-    says ``series`` is the row the caller read with select_for_update in this transaction)."""
+    says ``series`` is the row the caller read with select_for_update in this transaction). An invoice uses the
+    buyer's credit balance (``check_credit`` False: the caller knows there is none) and rounds what is payable to
+    whole kronor when asked."""
     if locked:
         number = series.next_number
         series.next_number = number + 1
         series.save(update_fields=["next_number"])
     else:
         series, number = _take_number(series)
-    totals = invoice_math.invoice_totals(lines=[line.math for line in lines])
+    currency = settings.DEFAULT_CURRENCY
+    balance = (payments.credit_available(buyer_id=invoice.buyer_id, currency=currency)
+               if check_credit and not credit else Decimal("0.00"))
+    totals = invoice_math.invoice_totals(lines=[line.math for line in lines], credit_balance=balance,
+                                         round_to_krona=round_to_krona and not credit)
     issue_date = timezone.localdate(now)
     invoice.series = series
     invoice.number = number
@@ -265,9 +277,15 @@ def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: dat
     invoice.issue_date = issue_date
     invoice.due_date = issue_date if credit else issue_date + timedelta(days=settings.INVOICE_DUE_DAYS)
     invoice.total, invoice.vat, invoice.taxable = totals.total, totals.vat, totals.taxable
-    invoice.currency = settings.DEFAULT_CURRENCY
+    if not credit:
+        invoice.rounding = totals.rounding
+    invoice.currency = currency
+    if not credit and totals.payable <= 0 and totals.credit_applied == 0:
+        invoice.status = Invoice.Status.PAID  # nothing to pay (rounded to 0)
     invoice.save()
     _store_lines(invoice, lines, fee_period=fee_period, credit=credit)
+    if totals.credit_applied:
+        payments.credit_use(invoice=invoice, amount=totals.credit_applied, now=now)
     invoice_id = invoice.pk
     transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
     return invoice
@@ -337,6 +355,7 @@ def invoice_run(*, period: tuple[int, int], organization: Organization | None = 
                             .iterator(chunk_size=2000)):
                 sessions.setdefault(session.user_id, []).append(session)
         buyers = User.objects.in_bulk(todo) if todo else {}
+        with_credit = payments.buyers_with_credit(buyer_ids=todo, currency=settings.DEFAULT_CURRENCY) if todo else set()
         charged: dict[int, set[int]] = {}
         if item.fees and todo:
             for buyer_id, fee_id in InvoiceLine.objects.filter(fee__in=item.fees, fee_period=the_period.start,
@@ -355,14 +374,15 @@ def invoice_run(*, period: tuple[int, int], organization: Organization | None = 
                     _plan_one(summary, org, buyer, the_period, lines, series=None, now=now)
                 else:
                     with transaction.atomic():
-                        _plan_one(summary, org, buyer, the_period, lines, series=series, now=now)
+                        _plan_one(summary, org, buyer, the_period, lines, series=series, now=now,
+                                  check_credit=buyer_id in with_credit)
             if progress is not None:
                 progress(done, total)
     return summary
 
 
 def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period: Period, lines: list[_Line], *,
-              series: InvoiceSeries | None, now: datetime) -> None:
+              series: InvoiceSeries | None, now: datetime, check_credit: bool = False) -> None:
     if series is not None:
         # Lock first, then look again: a parallel run that got the lock earlier has committed what it created, and
         # the lines planned from the earlier read belong to that invoice then.
@@ -380,7 +400,8 @@ def _plan_one(summary: InvoiceRunSummary, org: Organization, buyer: User, period
         invoice = Invoice(kind=Invoice.Kind.INVOICE, buyer=buyer, organization=org, period_start=period.start,
                           period_end=period.end, language=buyer.language if buyer.language in EMAIL_LANGUAGES
                           else "sv")
-        _issue(invoice, series, lines, now, fee_period=period.start, credit=False, locked=True)
+        _issue(invoice, series, lines, now, fee_period=period.start, credit=False, locked=True,
+               check_credit=check_credit, round_to_krona=org.round_invoices)
         planned.number = invoice.display_number
     summary.invoices.append(planned)
 
@@ -410,13 +431,18 @@ def invoice_credit(*, invoice: Invoice, acting_user: User | None, reason: str, n
              for line in original.lines.select_related("session", "fee").order_by("position")]
     note = Invoice(kind=Invoice.Kind.CREDIT_NOTE, credits=original, buyer_id=original.buyer_id,
                    organization_id=original.organization_id, period_start=original.period_start,
-                   period_end=original.period_end, language=original.language, reason=reason.strip())
+                   period_end=original.period_end, language=original.language, reason=reason.strip(),
+                   rounding=-original.rounding)
     _issue(note, original.series, lines, now, fee_period=original.period_start, credit=True)
     old_status = original.status
     original.status = Invoice.Status.CREDITED
     original.save(update_fields=["status"])
+    # What was paid on the cancelled invoice is the buyer's money again: credit balance for the next invoice or a
+    # refund.
+    released = payments.credit_release(invoice=original, now=now, acting_user=acting_user, reason=reason)
     record(action="invoice.credit", target=original, acting_user=acting_user, reason=reason, at=now,
-           changes={"status": (old_status, Invoice.Status.CREDITED), "credit_note": (None, note.display_number)})
+           changes={"status": (old_status, Invoice.Status.CREDITED), "credit_note": (None, note.display_number),
+                    "credit_balance": (None, released.credited if released else Decimal("0.00"))})
     return note
 
 
@@ -444,9 +470,11 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
             lines.append(documents.FeeLine(description=line.description, quantity=line.quantity, unit=line.unit,
                                            unit_price=line.unit_price, total=line.amount, vat_rate=line.vat_rate))
     credit = invoice.kind == Invoice.Kind.CREDIT_NOTE
-    # Imported here: payments builds on invoicing (it records payments against invoices).
-    from billing.services.payments import pay_url
-
+    credit_used = sum((payment.applied for payment in invoice.payments.all()
+                       if payment.kind == payment.Kind.CREDIT_USE), Decimal("0.00"))
+    totals = documents.document_totals(lines, credit_balance=credit_used, round_to_krona=invoice.rounding != 0)
+    if not credit and totals.payable != invoice.payable_total - credit_used:
+        raise InvoiceError(f"invoice {invoice.pk}: stored totals disagree with its lines")
     return documents.InvoiceDocument(
         kind=documents.DocumentKind.CREDIT_NOTE if credit else documents.DocumentKind.INVOICE,
         number=invoice.display_number, series=invoice.series.prefix, issue_date=invoice.issue_date,
@@ -457,11 +485,11 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
                                 email=seller.billing_email or seller.contact_email, phone=seller.contact_phone),
         buyer=documents.Buyer(name=str(buyer), address_lines=buyer_address, customer_number=str(buyer.pk),
                               email=buyer.email or ""),
-        lines=tuple(lines), totals=documents.document_totals(lines), ocr=invoice.ocr,
+        lines=tuple(lines), totals=totals, ocr=invoice.ocr,
         claim=documents.ClaimAssignment(association=association.name, operator=seller.name),
         language=invoice.language if invoice.language in documents.LANGUAGES else "sv",
         currency=invoice.currency, credited_invoice_number=invoice.credits.display_number if credit else "",
-        pay_url="" if credit else pay_url(invoice), time_zone=settings.TIME_ZONE)
+        pay_url="" if credit else payments.pay_url(invoice), time_zone=settings.TIME_ZONE)
 
 
 def invoice_send(*, invoice_id: int, now: datetime) -> bool:

@@ -19,7 +19,13 @@ still answers 200. ``payment_intent.succeeded`` / paid ``checkout.session.comple
 their ``csms_invoice`` metadata names, which is the invoice's OCR reference (the printed payment reference; the
 invoice's id is accepted too, for references made before it was issued). A paid event that names no invoice we
 know goes to the matching queue. ``setup_intent.succeeded`` stores the saved card on the customer's StripeCustomer.
-Failed payments and refunds are only recorded as handled (not yet acted on).
+``charge.refunded`` records the part of the refund not recorded yet (a refund made in Stripe's dashboard; refunds
+made through ``payment_refund`` are recorded when made); ``payment_intent.payment_failed`` is stored with its decline
+code (no money was recorded, so nothing is undone).
+
+Credit balance and refunds. The surplus of a payment, and what was paid on an invoice a credit note cancelled
+(``credit_release``), is the buyer's credit balance; the invoice run uses it on the next invoice (``credit_use``,
+a CREDIT_USE row). ``payment_refund`` pays money back, from the balance first, then from the invoice.
 
 Pay page and saved cards. ``pay_token``/``invoice_for_pay_token`` sign an invoice id for the public pay page;
 ``invoice_pay_start`` creates its PaymentIntent (idempotent per invoice and attempt); ``card_setup_start`` a
@@ -67,17 +73,72 @@ class PaymentError(ValueError):
 
 def amount_paid(invoice: Invoice) -> Decimal:
     """What payments have applied to ``invoice`` so far."""
-    return invoice.payments.aggregate(total=Sum("applied"))["total"] or _ZERO
+    return (invoice.payments.aggregate(total=Sum("applied"))["total"] or _ZERO).quantize(_ORE)
 
 
 def amount_due(invoice: Invoice) -> Decimal:
     """What is still unpaid on ``invoice`` (0 when it is paid or overpaid)."""
-    return max(invoice.total - amount_paid(invoice), _ZERO)
+    return max(invoice.payable_total - amount_paid(invoice), _ZERO)
 
 
-def credit_balance(buyer: User) -> Decimal:
-    """The buyer's credit balance: the surplus of their overpayments."""
-    return Payment.objects.filter(buyer=buyer).aggregate(total=Sum("credited"))["total"] or _ZERO
+def credit_balance(buyer: User, currency: str | None = None) -> Decimal:
+    """The buyer's credit balance in ``currency`` (the default currency when None): overpayments and payments of
+    credited invoices, less what later invoices used and what was paid back."""
+    return (Payment.objects.filter(buyer=buyer, currency=currency or settings.DEFAULT_CURRENCY)
+            .aggregate(total=Sum("credited"))["total"] or _ZERO)
+
+
+def _settle_status(invoice: Invoice, paid: Decimal) -> str:
+    """The status an issued or paid invoice has with ``paid`` applied to it."""
+    return Invoice.Status.PAID if paid >= invoice.payable_total else Invoice.Status.ISSUED
+
+
+def _lock_buyer(buyer_id: int) -> None:
+    """Serialise changes of one buyer's credit balance (using it, paying it back)."""
+    User.objects.select_for_update().filter(pk=buyer_id).values_list("pk", flat=True).first()
+
+
+def credit_available(*, buyer_id: int, currency: str) -> Decimal:
+    """The buyer's credit balance, read with the buyer's row locked until the caller's transaction ends, so what an
+    invoice about to be issued counts on is still there when ``credit_use`` takes it."""
+    _lock_buyer(buyer_id)
+    return max(Payment.objects.filter(buyer_id=buyer_id, currency=currency)
+               .aggregate(total=Sum("credited"))["total"] or _ZERO, _ZERO)
+
+
+def buyers_with_credit(*, buyer_ids: list[int], currency: str) -> set[int]:
+    """Which of ``buyer_ids`` have a credit balance (one query, for the invoice run)."""
+    return set(Payment.objects.filter(buyer_id__in=buyer_ids, currency=currency).values("buyer_id")
+               .annotate(balance=Sum("credited")).filter(balance__gt=0).values_list("buyer_id", flat=True))
+
+
+def credit_use(*, invoice: Invoice, amount: Decimal, now: datetime) -> Payment | None:
+    """Settle ``amount`` of a just-issued invoice from the buyer's credit balance (read with ``credit_available`` in
+    the same transaction; the invoice's rounding was computed with it taken off). Returns the CREDIT_USE row."""
+    used = min(amount, amount_due(invoice))
+    if used <= 0:
+        return None
+    payment = Payment.objects.create(
+        invoice=invoice, buyer_id=invoice.buyer_id, kind=Payment.Kind.CREDIT_USE, channel=Payment.Channel.CREDIT,
+        amount=_ZERO, applied=used, credited=-used, currency=invoice.currency, paid_at=now)
+    paid = amount_paid(invoice)
+    if _settle_status(invoice, paid) != invoice.status:
+        invoice.status = _settle_status(invoice, paid)
+        invoice.save(update_fields=["status"])
+    return payment
+
+
+def credit_release(*, invoice: Invoice, now: datetime, acting_user: User | None, reason: str) -> Payment | None:
+    """Move what was paid on ``invoice`` to the buyer's credit balance (a credit note has cancelled it; in the
+    caller's transaction, the invoice row locked). Returns the CREDIT_RELEASE row or None when nothing was paid."""
+    paid = amount_paid(invoice)
+    if paid <= 0:
+        return None
+    _lock_buyer(invoice.buyer_id)
+    return Payment.objects.create(
+        invoice=invoice, buyer_id=invoice.buyer_id, kind=Payment.Kind.CREDIT_RELEASE, channel=Payment.Channel.CREDIT,
+        amount=_ZERO, applied=-paid, credited=paid, currency=invoice.currency, paid_at=now, recorded_by=acting_user,
+        reason=reason)
 
 
 @transaction.atomic
@@ -85,7 +146,7 @@ def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency:
                    external_id: str = "", details: dict | None = None, acting_user: User | None = None,
                    reason: str = "") -> tuple[Payment, bool]:
     """Apply a payment to ``invoice``; ``(payment, created)``. See the module docstring."""
-    if channel not in Payment.Channel.values:
+    if channel not in Payment.Channel.values or channel == Payment.Channel.CREDIT:
         raise PaymentError(_("Unknown payment channel %(channel)s.") % {"channel": channel})
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0 or amount != amount.quantize(_ORE):
         raise PaymentError(_("The amount %(amount)s is not a payment.") % {"amount": amount})
@@ -107,13 +168,13 @@ def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency:
         raise PaymentError(_("The payment is in %(paid)s but the invoice in %(invoiced)s.")
                            % {"paid": currency, "invoiced": invoice.currency})
     paid_before = amount_paid(invoice)
-    applied = min(amount, max(invoice.total - paid_before, _ZERO))
+    applied = min(amount, max(invoice.payable_total - paid_before, _ZERO))
     payment = Payment.objects.create(
         invoice=invoice, buyer_id=invoice.buyer_id, channel=channel, amount=amount, applied=applied,
         credited=amount - applied, currency=currency, paid_at=paid_at, external_id=external_id,
         details=details or {}, recorded_by=acting_user, reason=reason)
     old_status = invoice.status
-    if invoice.status == Invoice.Status.ISSUED and paid_before + applied >= invoice.total:
+    if invoice.status == Invoice.Status.ISSUED and paid_before + applied >= invoice.payable_total:
         invoice.status = Invoice.Status.PAID
         invoice.save(update_fields=["status"])
         # Settled: the tokens dunning blocked for this invoice charge again (recorded on the reminder, audited).
@@ -126,6 +187,94 @@ def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency:
                         "payment": (None, f"{payment.get_channel_display()} {amount} {currency}"),
                         "credited": (None, payment.credited)})
     return payment, True
+
+
+def _refunded_so_far(payment: Payment) -> Decimal:
+    return -(payment.refunds.aggregate(total=Sum("amount"))["total"] or _ZERO)
+
+
+def _refund_store(*, payment: Payment, amount: Decimal, external_id: str, details: dict, paid_at: datetime,
+                  acting_user: User | None, reason: str) -> Payment:
+    """Record ``amount`` (> 0) paid back of ``payment`` (invoice row and buyer locked by the caller): from the buyer's
+    credit balance first, then from what the payment settled; the invoice reopens when it is no longer covered."""
+    invoice = payment.invoice
+    from_credit = min(amount, max(credit_balance(payment.buyer, payment.currency), _ZERO))
+    from_invoice = amount - from_credit
+    if from_invoice > amount_paid(invoice):
+        raise PaymentError(_("Only %(amount)s %(currency)s of this payment is left to pay back.")
+                           % {"amount": from_credit + amount_paid(invoice), "currency": payment.currency})
+    refund = Payment.objects.create(
+        invoice=invoice, buyer_id=payment.buyer_id, kind=Payment.Kind.REFUND, channel=payment.channel,
+        amount=-amount, applied=-from_invoice, credited=-from_credit, currency=payment.currency, paid_at=paid_at,
+        external_id=external_id, details=details, refund_of=payment, recorded_by=acting_user, reason=reason)
+    if from_invoice and invoice.status in (Invoice.Status.ISSUED, Invoice.Status.PAID):
+        status = _settle_status(invoice, amount_paid(invoice))
+        if status != invoice.status:
+            invoice.status = status
+            invoice.save(update_fields=["status"])
+    return refund
+
+
+@transaction.atomic
+def payment_refund(*, payment: Payment, amount: Decimal, acting_user: User, reason: str, now: datetime) -> Payment:
+    """Pay back ``amount`` of a received payment, as a person decided (audited). A Stripe payment is refunded
+    through Stripe (idempotent per refund); other channels record money the person has paid back by bank transfer.
+    The refund takes from the buyer's credit balance first; the rest reopens the invoice unless it was credited."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PaymentError(_("Give a reason for the refund."))
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0 or amount != amount.quantize(_ORE):
+        raise PaymentError(_("The amount %(amount)s cannot be paid back.") % {"amount": amount})
+    payment = Payment.objects.select_related("invoice").get(pk=payment.pk)
+    if payment.kind != Payment.Kind.PAYMENT or payment.invoice_id is None:
+        raise PaymentError(_("Only a received payment can be paid back."))
+    Invoice.objects.select_for_update().filter(pk=payment.invoice_id).values_list("pk", flat=True).first()
+    _lock_buyer(payment.buyer_id)
+    left = payment.amount - _refunded_so_far(payment)
+    if amount > left:
+        raise PaymentError(_("Only %(amount)s %(currency)s of this payment is left to pay back.")
+                           % {"amount": left, "currency": payment.currency})
+    number = payment.refunds.count() + 1
+    external_id, details = "", {"refund_number": number}
+    if payment.channel == Payment.Channel.STRIPE:
+        try:
+            result = stripe_gateway.StripeGateway.from_settings().refund(
+                payment_intent_id=payment.external_id, amount=amount, currency=payment.currency,
+                invoice_reference=payment.invoice.ocr, refund_reference=f"refund-{payment.pk}-{number}")
+        except stripe_gateway.StripeGatewayError as error:
+            raise PaymentError(_("Stripe did not refund: %(error)s") % {"error": error}) from None
+        external_id, details = result.refund_id, {**details, "stripe_status": result.status}
+    refund = _refund_store(payment=payment, amount=amount, external_id=external_id, details=details, paid_at=now,
+                           acting_user=acting_user, reason=reason)
+    record(action="billing.payment_refund", target=payment.invoice, acting_user=acting_user, reason=reason, at=now,
+           changes={"refund": (None, f"{payment.get_channel_display()} {amount} {payment.currency}"),
+                    "status": (None, Invoice.objects.get(pk=payment.invoice_id).status)})
+    return refund
+
+
+def _stripe_refunded(outcome) -> str:
+    """A refund Stripe reports (``amount_refunded`` is cumulative): record the part not recorded yet, e.g. a refund
+    made in Stripe's dashboard. Refunds made here were recorded when made, so their event changes nothing."""
+    payment = (Payment.objects.select_related("invoice")
+               .filter(kind=Payment.Kind.PAYMENT, channel=Payment.Channel.STRIPE, external_id=outcome.payment_id)
+               .first())
+    if payment is None or outcome.amount is None:
+        return f"refund of unknown payment {outcome.payment_id or '–'}"
+    Invoice.objects.select_for_update().filter(pk=payment.invoice_id).values_list("pk", flat=True).first()
+    _lock_buyer(payment.buyer_id)
+    missing = min(outcome.amount, payment.amount) - _refunded_so_far(payment)
+    if missing <= 0:
+        return f"refund already recorded for payment {payment.pk}"
+    try:
+        with transaction.atomic():
+            refund = _refund_store(payment=payment, amount=missing,
+                                   external_id=f"{outcome.payment_id}:refunded:{outcome.amount}",
+                                   details={"event_id": outcome.event_id, "amount_refunded": str(outcome.amount)},
+                                   paid_at=timezone.now(), acting_user=None, reason="")
+    except PaymentError as error:
+        logger.warning("Stripe refund of payment %s not recorded: %s", payment.pk, error)
+        return f"refund not recorded: {error}"[:300]
+    return f"refund {refund.pk} of payment {payment.pk}"
 
 
 # --- Stripe -------------------------------------------------------------------------------------------------------
@@ -164,6 +313,18 @@ def _stripe_event_apply(event_id: str, event_type: str, outcome) -> str:
     if outcome is not None and outcome.kind == stripe_gateway.OutcomeKind.CARD_SAVED:
         stored.result = _card_saved(outcome)[:300]
         stored.save(update_fields=["result"])
+        return stored.result
+    if outcome is not None and outcome.kind == stripe_gateway.OutcomeKind.REFUNDED:
+        stored.result = _stripe_refunded(outcome)[:300]
+        stored.save(update_fields=["result"])
+        return stored.result
+    if outcome is not None and outcome.kind == stripe_gateway.OutcomeKind.PAYMENT_FAILED:
+        # Nothing to undo: no money was recorded. The automatic charge e-mails the pay link itself.
+        invoice = _invoice_for_reference(outcome.invoice_reference)
+        stored.result = (f"payment failed ({outcome.decline_code or 'no code'}) for "
+                         f"{'invoice ' + str(invoice.pk) if invoice else 'an unknown invoice'}")
+        stored.save(update_fields=["result"])
+        logger.info("Stripe event %s: %s", event_id, stored.result)
         return stored.result
     if outcome is None or outcome.kind != stripe_gateway.OutcomeKind.PAID:
         stored.result = "ignored" if outcome is None else f"not acted on: {outcome.kind}"

@@ -15,7 +15,16 @@ from django.test import override_settings
 from django.urls import reverse
 
 from accounts.models import AuditLogEntry
-from billing.models import Invoice, InvoiceSeries, Payment, PaymentImport, StripeEvent, UnmatchedPayment
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceSeries,
+    Payment,
+    PaymentImport,
+    RecurringFee,
+    StripeEvent,
+    UnmatchedPayment,
+)
 from billing.services.payments import (
     PaymentError,
     amount_due,
@@ -44,11 +53,17 @@ def world(db):
 
 
 def issued_invoice(world, *, number, ocr, total, buyer=0, month=3):
-    return Invoice.objects.create(series=world["series"], number=number, buyer=world["residents"][buyer],
-                                  organization=world["brf"], period_start=date(2025, month, 1),
-                                  period_end=date(2025, month, 28), issue_date=date(2025, month + 1, 1),
-                                  due_date=date(2025, month + 1, 11), currency="SEK", total=D(total), ocr=ocr,
-                                  status=Invoice.Status.ISSUED)
+    """An issued invoice of one fee line of ``total`` (its totals agree with its line, as the run stores them)."""
+    vat = (D(total) * 25 / 125).quantize(D("0.01"), rounding="ROUND_HALF_UP")
+    invoice = Invoice.objects.create(series=world["series"], number=number, buyer=world["residents"][buyer],
+                                     organization=world["brf"], period_start=date(2025, month, 1),
+                                     period_end=date(2025, month, 28), issue_date=date(2025, month + 1, 1),
+                                     due_date=date(2025, month + 1, 11), currency="SEK", total=D(total),
+                                     vat=vat, taxable=D(total) - vat, ocr=ocr, status=Invoice.Status.ISSUED)
+    fee = RecurringFee.objects.create(organization=world["brf"], name="Parkering", amount=D(total), is_active=False)
+    InvoiceLine.objects.create(invoice=invoice, position=1, kind=InvoiceLine.Kind.FEE, fee=fee, buyer=invoice.buyer,
+                               description=fee.name, quantity=D(1), unit="st", unit_price=D(total), amount=D(total))
+    return invoice
 
 
 # --- payment_record -----------------------------------------------------------------------------------------------
