@@ -1,0 +1,41 @@
+"""The billing models, one module per area:
+
+- tariffs: tariffs, their revisions and assignments, spot prices and their gaps, the price of each session
+- invoices: resident invoices and credit notes, their lines, number series, the boards' monthly fees
+- payments: payments and refunds, Stripe events, Bankgiro imports, the matching queue, reminders, saved cards, Swish
+"""
+
+from billing.models.fields import CURRENCY_CHOICES, UNIT_PRICE
+from billing.models.invoices import Invoice, InvoiceLine, InvoiceSeries, RecurringFee
+from billing.models.payments import (
+    Payment,
+    PaymentImport,
+    Reminder,
+    StripeCustomer,
+    StripeEvent,
+    SwishPaymentRequest,
+    UnmatchedPayment,
+)
+from billing.models.tariffs import SessionCost, SpotPrice, SpotPriceGap, Tariff, TariffAssignment, TariffRevision
+
+__all__ = [
+    "CURRENCY_CHOICES",
+    "UNIT_PRICE",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceSeries",
+    "Payment",
+    "PaymentImport",
+    "RecurringFee",
+    "Reminder",
+    "SessionCost",
+    "SpotPrice",
+    "SpotPriceGap",
+    "StripeCustomer",
+    "StripeEvent",
+    "SwishPaymentRequest",
+    "Tariff",
+    "TariffAssignment",
+    "TariffRevision",
+    "UnmatchedPayment",
+]
