@@ -282,6 +282,17 @@ STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 
+# --- Swish Commerce (payment requests for resident invoices; billing/swish.py, billing/services/swish_payments.py) ---
+# Any of the first five empty switches Swish off: no Swish button on the pay page, the Swish endpoints answer 404.
+# Swish calls back PUBLIC_BASE_URL + /billing/swish/callback/, which must be https.
+SWISH_BASE_URL = env.str("SWISH_BASE_URL", default="")  # e.g. https://cpc.getswish.net/swish-cpcapi
+SWISH_PAYEE_ALIAS = env.str("SWISH_PAYEE_ALIAS", default="")  # the merchant's Swish number (123…)
+SWISH_CERT_FILE = env.str("SWISH_CERT_FILE", default="")  # client certificate (PEM)
+SWISH_KEY_FILE = env.str("SWISH_KEY_FILE", default="")
+SWISH_CA_FILE = env.str("SWISH_CA_FILE", default="")  # Swish's server CA
+SWISH_KEY_PASSWORD = env.str("SWISH_KEY_PASSWORD", default="")
+SWISH_TIMEOUT = env.float("SWISH_TIMEOUT", default=10.0)
+
 # --- Logging ----------------------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
