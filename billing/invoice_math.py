@@ -42,7 +42,7 @@ ZERO = Decimal("0.00")
 DEFAULT_VAT_RATE = Decimal(25)
 _HUNDRED = Decimal(100)
 # Independent of whatever context the caller set; every quantize names its rounding explicitly.
-_CONTEXT = Context(prec=28, rounding=ROUND_HALF_UP)
+MONEY_CONTEXT = Context(prec=28, rounding=ROUND_HALF_UP)
 
 
 def gettext_noop(message: str) -> str:
@@ -59,7 +59,7 @@ class InvoiceMathError(ValueError):
         super().__init__(template % params if params else template)
 
 
-def _decimal(value: object, name: str) -> Decimal:
+def as_decimal(value: object, name: str) -> Decimal:
     if isinstance(value, float) or not isinstance(value, Decimal | int) or isinstance(value, bool):
         raise TypeError(f"{name} must be a Decimal (or int), not {type(value).__name__}")
     number = Decimal(value)
@@ -71,7 +71,7 @@ def _decimal(value: object, name: str) -> Decimal:
 
 def round_money(amount: Decimal) -> Decimal:
     """``amount`` rounded half-up (away from zero) to öre."""
-    with localcontext(_CONTEXT):
+    with localcontext(MONEY_CONTEXT):
         return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -91,12 +91,12 @@ class InvoiceLine:
 
     def __post_init__(self) -> None:
         for name in ("quantity", "unit_price", "vat_rate"):
-            object.__setattr__(self, name, _decimal(getattr(self, name), name))
+            object.__setattr__(self, name, as_decimal(getattr(self, name), name))
         if not ZERO <= self.vat_rate < _HUNDRED:
             raise InvoiceMathError(gettext_noop("A VAT rate is a percentage from 0 to below 100, not %(rate)s."),
                                    rate=self.vat_rate)
         if self.amount is not None:
-            amount = _decimal(self.amount, "amount")
+            amount = as_decimal(self.amount, "amount")
             if amount != round_money(amount):
                 raise InvoiceMathError(gettext_noop("A priced amount is in whole öre, not %(amount)s."), amount=amount)
             object.__setattr__(self, "amount", amount)
@@ -106,7 +106,7 @@ class InvoiceLine:
         """The line total incl. VAT, rounded half-up to öre."""
         if self.amount is not None:
             return round_money(self.amount)
-        with localcontext(_CONTEXT):
+        with localcontext(MONEY_CONTEXT):
             return round_money(self.quantity * self.unit_price)
 
 
@@ -167,8 +167,8 @@ class InvoiceTotals:
 
 def vat_in(total: Decimal, rate: Decimal) -> Decimal:
     """The VAT included in ``total`` (incl. VAT) at ``rate`` percent: total × rate / (100 + rate), half-up to öre."""
-    total, rate = _decimal(total, "total"), _decimal(rate, "rate")
-    with localcontext(_CONTEXT):
+    total, rate = as_decimal(total, "total"), as_decimal(rate, "rate")
+    with localcontext(MONEY_CONTEXT):
         return round_money(total * rate / (_HUNDRED + rate))
 
 
@@ -179,12 +179,12 @@ def invoice_totals(*, lines: Iterable[InvoiceLine], credit_balance: Decimal = ZE
     for line in lines:
         if not isinstance(line, InvoiceLine):
             raise TypeError(f"lines must be InvoiceLine objects, not {type(line).__name__}")
-    credit_balance = _decimal(credit_balance, "credit_balance")
+    credit_balance = as_decimal(credit_balance, "credit_balance")
     if credit_balance < 0 or credit_balance != round_money(credit_balance):
         raise InvoiceMathError(gettext_noop("A credit balance is zero or more, in whole öre, not %(amount)s."),
                                amount=credit_balance)
     line_totals = tuple(line.total for line in lines)
-    with localcontext(_CONTEXT):
+    with localcontext(MONEY_CONTEXT):
         total = sum(line_totals, ZERO)
         by_rate: dict[Decimal, Decimal] = {}
         for line, line_total in zip(lines, line_totals, strict=True):

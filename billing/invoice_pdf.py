@@ -135,7 +135,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-_STYLES = {
+STYLES = {
     "title": ParagraphStyle("title", fontName=FONT_BOLD, fontSize=20, leading=24),
     "heading": ParagraphStyle("heading", fontName=FONT_BOLD, fontSize=11, leading=14, spaceBefore=8, spaceAfter=4),
     "body": ParagraphStyle("body", fontName=FONT, fontSize=9, leading=12),
@@ -143,7 +143,7 @@ _STYLES = {
     "small": ParagraphStyle("small", fontName=FONT, fontSize=7.5, leading=9.5, textColor=colors.HexColor("#444444")),
     "right": ParagraphStyle("right", fontName=FONT, fontSize=9, leading=12, alignment=TA_RIGHT),
 }
-_GRID = colors.HexColor("#999999")
+GRID = colors.HexColor("#999999")
 _SHADE = colors.HexColor("#eeeeee")
 
 
@@ -213,9 +213,9 @@ class QrCode(Flowable):
         canvas.drawPath(path, stroke=0, fill=1)
 
 
-def _numbered_canvas(document: InvoiceDocument, labels: dict[str, str]) -> type[Canvas]:
-    """A canvas class that draws the footer once the page count is known (reportlab draws pages one by one)."""
-    seller = document.seller
+def numbered_canvas(seller, labels: dict[str, str]) -> type[Canvas]:
+    """A canvas class that draws the footer naming ``seller`` (name, address_lines, org_number, vat_number,
+    bankgiro, email, phone, website) once the page count is known (reportlab draws pages one by one)."""
     footer_left = " · ".join(part for part in (
         seller.name, ", ".join(seller.address_lines),
         f"{labels['org_number']} {seller.org_number}" if seller.org_number else "",
@@ -243,7 +243,7 @@ def _numbered_canvas(document: InvoiceDocument, labels: dict[str, str]) -> type[
 
         def _draw_footer(self, pages: int) -> None:
             self.saveState()
-            self.setStrokeColor(_GRID)
+            self.setStrokeColor(GRID)
             self.line(MARGIN, 16 * mm, PAGE_WIDTH - MARGIN, 16 * mm)
             self.setFont(FONT, 7.5)
             self.setFillColor(colors.HexColor("#444444"))
@@ -263,9 +263,9 @@ def _title(document: InvoiceDocument, labels: dict[str, str]) -> str:
     return labels[document.kind.value]
 
 
-def _party_block(heading: str, lines: list[str]) -> list[Paragraph]:
-    return [Paragraph(escape(heading), _STYLES["small"])] + [
-        Paragraph(escape(line), _STYLES["bold"] if index == 0 else _STYLES["body"]) for index, line in enumerate(lines)
+def party_block(heading: str, lines: list[str]) -> list[Paragraph]:
+    return [Paragraph(escape(heading), STYLES["small"])] + [
+        Paragraph(escape(line), STYLES["bold"] if index == 0 else STYLES["body"]) for index, line in enumerate(lines)
         if line]
 
 
@@ -287,16 +287,16 @@ def _header(document: InvoiceDocument, labels: dict[str, str]) -> list[Flowable]
               (labels["bankgiro"], seller.bankgiro)]
     due_label = labels["amount_credited"] if document.kind == DocumentKind.CREDIT_NOTE else labels["amount_due"]
     facts.append((due_label, format_money(document.totals.payable, language=language)))
-    facts_table = Table([[Paragraph(escape(label), _STYLES["body"]), Paragraph(escape(value), _STYLES["bold"])]
+    facts_table = Table([[Paragraph(escape(label), STYLES["body"]), Paragraph(escape(value), STYLES["bold"])]
                          for label, value in facts], colWidths=[32 * mm, 48 * mm])
     facts_table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
         ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
         ("LINEABOVE", (0, -1), (-1, -1), 0.6, colors.black),
     ]))
-    left = [Paragraph(escape(_title(document, labels)), _STYLES["title"]), Spacer(1, 6 * mm),
-            *_party_block(labels["seller"], seller_lines), Spacer(1, 4 * mm),
-            *_party_block(labels["buyer"], buyer_lines)]
+    left = [Paragraph(escape(_title(document, labels)), STYLES["title"]), Spacer(1, 6 * mm),
+            *party_block(labels["seller"], seller_lines), Spacer(1, 4 * mm),
+            *party_block(labels["buyer"], buyer_lines)]
     top = Table([[left, facts_table]], colWidths=[CONTENT_WIDTH - 82 * mm, 82 * mm])
     # Tables are as wide as the margins allow; the frame's 6 pt padding is the first column's cell padding, so text
     # lines up with the paragraphs and the data tables' first column.
@@ -304,15 +304,15 @@ def _header(document: InvoiceDocument, labels: dict[str, str]) -> list[Flowable]
                              ("LEFTPADDING", (0, 0), (0, 0), 6), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
     flowables: list[Flowable] = [top, Spacer(1, 6 * mm)]
     if document.kind == DocumentKind.REMINDER:
-        flowables += [Paragraph(escape(labels["reminder_text"]), _STYLES["body"]), Spacer(1, 3 * mm)]
+        flowables += [Paragraph(escape(labels["reminder_text"]), STYLES["body"]), Spacer(1, 3 * mm)]
     return flowables
 
 
-def _table_style(rows: int) -> TableStyle:
+def table_style(rows: int) -> TableStyle:
     commands = [
         ("FONT", (0, 0), (-1, 0), FONT_BOLD, 8.5), ("FONT", (0, 1), (-1, -1), FONT, 8.5),
         ("ALIGN", (1, 0), (-1, -1), "RIGHT"), ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black), ("LINEBELOW", (0, -1), (-1, -1), 0.6, _GRID),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, colors.black), ("LINEBELOW", (0, -1), (-1, -1), 0.6, GRID),
         ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
     ]
     commands += [("BACKGROUND", (0, row), (-1, row), _SHADE) for row in range(2, rows, 2)]
@@ -334,8 +334,8 @@ def _sessions_table(document: InvoiceDocument, labels: dict[str, str]) -> list[F
         ])
     widths = [CONTENT_WIDTH * share for share in (0.34, 0.22, 0.2, 0.24)]
     table = LongTable(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(_table_style(len(rows)))
-    return [CondPageBreak(HEADING_ROOM), Paragraph(escape(labels["sessions"]), _STYLES["heading"]), table]
+    table.setStyle(table_style(len(rows)))
+    return [CondPageBreak(HEADING_ROOM), Paragraph(escape(labels["sessions"]), STYLES["heading"]), table]
 
 
 def _fees_table(document: InvoiceDocument, labels: dict[str, str]) -> list[Flowable]:
@@ -346,15 +346,15 @@ def _fees_table(document: InvoiceDocument, labels: dict[str, str]) -> list[Flowa
     rows: list[list] = [[labels["description"], labels["quantity"], labels["price_each"], labels["line_total"]]]
     for line in fees:
         rows.append([
-            Paragraph(escape(line.description), _STYLES["body"]),
+            Paragraph(escape(line.description), STYLES["body"]),
             f"{format_number(line.quantity, language=language, places=0, max_places=3)} {line.unit}",
             format_money(line.unit_price, language=language),
             format_money(line.total, language=language),
         ])
     widths = [CONTENT_WIDTH * share for share in (0.46, 0.14, 0.18, 0.22)]
     table = LongTable(rows, colWidths=widths, repeatRows=1)
-    table.setStyle(_table_style(len(rows)))
-    return [CondPageBreak(HEADING_ROOM), Paragraph(escape(labels["fees"]), _STYLES["heading"]), table]
+    table.setStyle(table_style(len(rows)))
+    return [CondPageBreak(HEADING_ROOM), Paragraph(escape(labels["fees"]), STYLES["heading"]), table]
 
 
 def _totals(document: InvoiceDocument, labels: dict[str, str]) -> Flowable:
@@ -382,17 +382,17 @@ def _payment(document: InvoiceDocument, labels: dict[str, str]) -> list[Flowable
     flowables: list[Flowable] = []
     claim = document.claim_sentence()
     if claim:
-        flowables += [Spacer(1, 5 * mm), Paragraph(escape(claim), _STYLES["body"])]
+        flowables += [Spacer(1, 5 * mm), Paragraph(escape(claim), STYLES["body"])]
     if document.kind == DocumentKind.CREDIT_NOTE or document.totals.payable <= 0:
         return flowables
-    text = [Paragraph(escape(labels["pay_heading"]), _STYLES["heading"]),
+    text = [Paragraph(escape(labels["pay_heading"]), STYLES["heading"]),
             Paragraph(escape(labels["pay_text"].format(bankgiro=document.seller.bankgiro, ocr=document.ocr)),
-                      _STYLES["body"])]
+                      STYLES["body"])]
     if not document.pay_url:
         return [*flowables, KeepTogether(text)]
     link = escape(document.pay_url, {'"': "&quot;"})
     text += [Spacer(1, 2 * mm), Paragraph(f'<a href="{link}" color="blue">{escape(document.pay_url)}</a>',
-                                          _STYLES["body"])]
+                                          STYLES["body"])]
     block = Table([[text, QrCode(document.pay_url, QR_SIZE)]], colWidths=[CONTENT_WIDTH - QR_SIZE - 4 * mm,
                                                                          QR_SIZE + 4 * mm])
     block.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
@@ -423,5 +423,5 @@ def render(document: InvoiceDocument) -> bytes:
     )
     story = [*_header(document, labels), *_sessions_table(document, labels), *_fees_table(document, labels),
              Spacer(1, 4 * mm), KeepTogether([_totals(document, labels)]), *_payment(document, labels)]
-    template.build(story, onLaterPages=later_page, canvasmaker=_numbered_canvas(document, labels))
+    template.build(story, onLaterPages=later_page, canvasmaker=numbered_canvas(document.seller, labels))
     return buffer.getvalue()
