@@ -2,6 +2,7 @@
 
 - tariffs: tariffs, their revisions and assignments, spot prices and their gaps, the price of each session
 - invoices: resident invoices and credit notes, their lines, number series, the boards' monthly fees
+- payouts: fee plans, billing profiles, self-billing statements and their rows, payouts and bank payout files
 - payments: payments and refunds, Stripe events, Bankgiro imports, the matching queue, reminders, saved cards, Swish
 """
 
@@ -16,9 +17,27 @@ from billing.models.payments import (
     SwishPaymentRequest,
     UnmatchedPayment,
 )
+from billing.models.payouts import (
+    BillingProfile,
+    FeePlan,
+    Payout,
+    PayoutBasis,
+    PayoutFile,
+    Statement,
+    StatementInvoice,
+    StatementSession,
+)
 from billing.models.tariffs import SessionCost, SpotPrice, SpotPriceGap, Tariff, TariffAssignment, TariffRevision
 
 __all__ = [
+    "BillingProfile",
+    "FeePlan",
+    "Payout",
+    "PayoutBasis",
+    "PayoutFile",
+    "Statement",
+    "StatementInvoice",
+    "StatementSession",
     "CURRENCY_CHOICES",
     "UNIT_PRICE",
     "Invoice",

@@ -273,6 +273,9 @@ class ChargingSession(models.Model):
     id_token_uid = models.CharField(_("token uid as presented"), max_length=36, blank=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("driver"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="charging_sessions")
+    roaming_party = models.CharField(_("roaming partner"), max_length=6, blank=True,
+                                     help_text=_("The eMSP (OCPI country code + party id, e.g. DEABC) whose customer "
+                                                 "charged; empty for the operator's own customers."))
     auth_source = models.CharField(_("authorized by"), max_length=10, choices=AuthSource.choices,
                                    default=AuthSource.CHARGER)
     authorization_status = models.CharField(_("authorization"), max_length=20, blank=True)
