@@ -1,18 +1,24 @@
 """Billing admin: tariffs, tariff assignments (with the price preview), spot prices per area and day, spot price
-gaps, and what priced sessions cost; resident invoices (read-only: the run and the services write them; actions
-credit and resend with a reason), their series and the associations' recurring fees; payments (read-only), BgMax
-imports (operator staff upload a file), the payment matching queue (action "Apply to invoice…") and Stripe events.
+gaps, and what priced sessions cost; resident invoices (read-only: the run and the services write them; filters for
+status, kind, overdue as dunning defines it, association and period; actions credit, resend, record a manual payment,
+unblock the tags dunning blocked and resend the newest reminder, each with a reason), their series and the
+associations' recurring fees; payments (read-only, by kind), BgMax imports (operator staff upload a file), the
+payment matching queue (action "Apply to invoice…"), Stripe events and customers, Swish payment requests, and the
+dunning overview.
 
 Tariffs and assignments are tenant-scoped through their owner and every change goes through
 billing.services.tariffs with the reason given (audited); the notice rule's refusal appears as a form error before
 anything is written. Spot prices are public market data, read-only; their gaps are support's list.
 """
 
-from datetime import timedelta
+import re
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max, Q
@@ -20,7 +26,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -28,7 +34,7 @@ from django.utils.translation import gettext_lazy
 from accounts.admin_base import REASON_FIELD, AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
 from accounts.models import User, UserGroup
 from accounts.selectors import users_visible_to
-from accounts.tenancy import is_operator_staff, scope
+from accounts.tenancy import can_manage, is_operator_staff, scope
 from billing import pricing
 from billing.bgmax import BgmaxError
 from billing.models import (
@@ -43,7 +49,9 @@ from billing.models import (
     SessionCost,
     SpotPrice,
     SpotPriceGap,
+    StripeCustomer,
     StripeEvent,
+    SwishPaymentRequest,
     Tariff,
     TariffAssignment,
     UnmatchedPayment,
@@ -56,7 +64,7 @@ from billing.selectors import (
     tariffs_visible_to,
     with_effective_end,
 )
-from billing.services import invoicing, payments, spot_prices, tariffs
+from billing.services import dunning, invoicing, payments, spot_prices, tariffs
 from charging.admin.base import ChargingChoicesMixin
 from charging.models import ChargePoint, ChargingSession, Evse
 
@@ -710,26 +718,134 @@ def _resend(invoice: Invoice, request: HttpRequest, reason: str) -> str:
     return ""
 
 
+def _unblock_tags(invoice: Invoice, request: HttpRequest, reason: str) -> str:
+    try:
+        result = dunning.dunning_unblock_manually(invoice=invoice, acting_user=request.user, reason=reason,
+                                                  now=timezone.now())
+    except dunning.DunningRefused as error:
+        raise ValidationError(str(error)) from None
+    message = _("Invoice %(invoice)s: %(count)d tags unblocked.") % {"invoice": invoice,
+                                                                     "count": len(result.unblocked)}
+    if result.kept:
+        message += " " + _("Still blocked: %(tags)s (another unpaid invoice at reminder 3, or blocked again for "
+                           "another reason).") % {"tags": ", ".join(token.uid for token in result.kept)}
+    return message
+
+
+def _resend_reminder(invoice: Invoice, request: HttpRequest, reason: str) -> str:
+    # The action is offered to anyone who sees the invoice; sending in the association's name takes a board admin.
+    if not can_manage(request.user, invoice.organization_id, write=True):
+        raise ValidationError(_("You may look at this invoice but not send its reminder."))
+    try:
+        reminder = dunning.reminder_resend(invoice=invoice, acting_user=request.user, reason=reason,
+                                           now=timezone.now())
+    except dunning.DunningRefused as error:
+        raise ValidationError(str(error)) from None
+    return _("Reminder %(level)s of invoice %(invoice)s is e-mailed again to %(email)s.") % {
+        "level": reminder.level, "invoice": invoice, "email": invoice.buyer.email}
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    """Overdue as dunning defines it: issued, the due date passed, and not covered by the payments."""
+
+    title = gettext_lazy("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue")), ("no", _("Not overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() not in ("yes", "no"):
+            return queryset
+        overdue = dunning.overdue_invoices(today=timezone.localdate())
+        if self.value() == "yes":
+            return queryset.filter(pk__in=overdue.values("pk"))
+        return queryset.exclude(pk__in=overdue.values("pk"))
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """The month an invoice's period starts in, offered for the months the user's invoices cover."""
+
+    title = gettext_lazy("period")
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        months = scope(Invoice.objects.all(), request.user).dates("period_start", "month", order="DESC")
+        return [(month.strftime("%Y-%m"), date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value())
+        if match is None or not 1 <= int(match[2]) <= 12:
+            raise IncorrectLookupParameters(_("A period is a month written YYYY-MM."))
+        return queryset.filter(period_start__year=int(match[1]), period_start__month=int(match[2]))
+
+
+class ManualPaymentForm(forms.Form):
+    """A payment received outside the automatic channels (cash, a bank transfer without OCR …)."""
+
+    amount = forms.DecimalField(label=gettext_lazy("Amount"), max_digits=12, decimal_places=2,
+                                min_value=Decimal("0.01"), localize=True,
+                                help_text=gettext_lazy("What was received; more than is due becomes the payer's "
+                                                       "credit balance."))
+    paid_on = forms.DateField(label=gettext_lazy("Payment date"), input_formats=["%Y-%m-%d"],
+                              widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text=gettext_lazy("Stored in the audit log, e.g. how the money arrived."))
+
+    def __init__(self, *args, today: date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_paid_on(self):
+        paid_on = self.cleaned_data["paid_on"]
+        if paid_on > self.today:
+            raise ValidationError(_("The payment date cannot be in the future."))
+        return paid_on
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise ValidationError(_("Give a reason for recording this payment."))
+        return reason
+
+
+def _paid_at(paid_on: date, now: datetime) -> datetime:
+    # Only the date is known: noon local time keeps it on that date in every zone shown; today is "now".
+    if paid_on == timezone.localdate(now):
+        return now
+    return timezone.make_aware(datetime.combine(paid_on, time(12)))
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(AuditedAdmin):
     """Resident invoices and credit notes. Nothing on an issued invoice is edited here: corrections are credit
-    notes (operator staff only), and an invoice can be e-mailed again with a reason."""
+    notes (operator staff only), and an invoice can be e-mailed again with a reason.
+
+    Operator staff also record a manual payment and unblock the tags dunning blocked (a payment plan was agreed);
+    board admins may e-mail the newest reminder again. Each action asks why and is audited by its service."""
 
     list_display = ["__str__", "kind", "status", "buyer", "organization", "period_start", "issue_date", "due_date",
                     "total", "sent_at", "reminder_level"]
-    list_filter = ["status", "kind", "period_start", "organization"]
+    list_filter = ["status", "kind", OverdueFilter, ("organization", admin.RelatedOnlyFieldListFilter),
+                   PeriodFilter]
     search_fields = ["=number", "ocr", "buyer__email", "buyer__last_name"]
     list_select_related = ["series", "buyer", "organization"]
     fields = ["series", "number", "kind", "credits", "buyer", "organization", "period_start", "period_end",
-              "issue_date", "due_date", "currency", "total", "vat", "taxable", "ocr", "status", "language", "reason",
-              "pdf", "sent_at"]
+              "issue_date", "due_date", "currency", "total", "vat", "taxable", "amount_paid", "still_due", "ocr",
+              "status", "language", "reason", "pdf", "sent_at"]
     readonly_fields = fields
     inlines = [InvoiceLineInline, ReminderInline]
-    actions = ["resend_invoices", "credit_invoices"]
+    actions = ["resend_invoices", "credit_invoices", "record_manual_payment", "unblock_tags", "resend_reminder"]
     resend_invoices = action_with_reason(description=gettext_lazy("Resend the invoice by e-mail"),
                                          permissions=["view"], apply=_resend)
     credit_invoices = action_with_reason(description=gettext_lazy("Issue a credit note"), permissions=["credit"],
                                          apply=_credit)
+    unblock_tags = action_with_reason(description=gettext_lazy("Unblock the resident's tags (reminder 3)"),
+                                      permissions=["unblock"], apply=_unblock_tags)
+    resend_reminder = action_with_reason(description=gettext_lazy("Send the latest reminder again"),
+                                         permissions=["view"], apply=_resend_reminder)
 
     def has_add_permission(self, request):
         return False
@@ -744,12 +860,71 @@ class InvoiceAdmin(AuditedAdmin):
     def has_credit_permission(self, request):
         return self.operator_only(request)
 
+    def has_record_payment_permission(self, request):
+        return self.operator_only(request)
+
+    def has_unblock_permission(self, request):
+        return self.operator_only(request)
+
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(reminder_level=Max("reminders__level"))
 
     @admin.display(description=gettext_lazy("reminder"), ordering="reminder_level")
     def reminder_level(self, invoice):
         return invoice.reminder_level or "–"
+
+    @admin.display(description=gettext_lazy("amount paid"))
+    def amount_paid(self, invoice):
+        return format_amount(payments.amount_paid(invoice), invoice.currency)
+
+    @admin.display(description=gettext_lazy("still due"))
+    def still_due(self, invoice):
+        if invoice.kind != Invoice.Kind.INVOICE or invoice.status == Invoice.Status.DRAFT:
+            return "–"
+        return format_amount(payments.amount_due(invoice), invoice.currency)
+
+    @admin.action(description=gettext_lazy("Record a manual payment…"), permissions=["record_payment"])
+    def record_manual_payment(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Select exactly one invoice to record a payment for."), messages.ERROR)
+            return None
+        invoice = queryset.get()
+        if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED:
+            self.message_user(request, _("Invoice %(invoice)s is %(status)s: nothing is due on it.") % {
+                "invoice": invoice, "status": invoice.get_status_display()}, messages.ERROR)
+            return None
+        now = timezone.now()
+        today = timezone.localdate(now)
+        due = payments.amount_due(invoice)
+        applying = "apply" in request.POST
+        form = ManualPaymentForm(request.POST if applying else None, initial={"amount": due, "paid_on": today},
+                                 today=today)
+        if applying and form.is_valid():
+            data = form.cleaned_data
+            try:
+                payment, _created = payments.payment_record(
+                    invoice=invoice, channel=Payment.Channel.MANUAL, amount=data["amount"],
+                    currency=invoice.currency, paid_at=_paid_at(data["paid_on"], now),
+                    details={"paid_on": data["paid_on"].isoformat()}, acting_user=request.user,
+                    reason=data["reason"])
+            except payments.PaymentError as error:
+                form.add_error(None, str(error))
+            else:
+                message = _("%(amount)s recorded as paid on invoice %(invoice)s.") % {
+                    "amount": format_amount(payment.amount, payment.currency), "invoice": invoice}
+                if payment.credited:
+                    message += " " + _("%(credited)s went to the payer's credit balance.") % {
+                        "credited": format_amount(payment.credited, payment.currency)}
+                self.message_user(request, message, messages.SUCCESS)
+                return None
+        context = {**self.admin_site.each_context(request), "title": _("Record a manual payment"),
+                   "opts": self.model._meta, "queryset": queryset, "form": form, "invoice": invoice,
+                   "total": format_amount(invoice.total, invoice.currency),
+                   "paid": format_amount(payments.amount_paid(invoice), invoice.currency),
+                   "due": format_amount(due, invoice.currency),
+                   "action_name": "record_manual_payment", "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                   "selected": [str(invoice.pk)]}
+        return TemplateResponse(request, "admin/billing/invoice/record_payment.html", context)
 
 
 @admin.register(InvoiceSeries)
@@ -785,17 +960,18 @@ class RecurringFeeAdmin(AuditedAdmin):
 
 # --- Payments -------------------------------------------------------------------------------------------------------
 class PaymentAdmin(TenantScopedAdmin):
-    """Payments received, read-only: the services record them (webhook, BgMax import, the matching queue)."""
+    """Payments, credit balance used and refunds, read-only: the services record them (webhook, BgMax import, the
+    matching queue, a manual payment on the invoice page)."""
 
     organization_field = "invoice__organization"
-    list_display = ["paid_at", "channel", "amount", "applied", "credited", "currency", "invoice", "buyer",
+    list_display = ["paid_at", "kind", "channel", "amount", "applied", "credited", "currency", "invoice", "buyer",
                     "external_id", "recorded_by"]
-    list_filter = ["channel", "currency"]
+    list_filter = ["kind", "channel", "currency"]
     search_fields = ["external_id", "invoice__ocr", "buyer__email"]
     list_select_related = ["invoice__series", "buyer", "recorded_by"]
     date_hierarchy = "paid_at"
-    readonly_fields = ["invoice", "buyer", "channel", "amount", "applied", "credited", "currency", "paid_at",
-                       "external_id", "details", "recorded_by", "reason", "recorded_at"]
+    readonly_fields = ["invoice", "buyer", "kind", "channel", "amount", "applied", "credited", "currency", "paid_at",
+                       "external_id", "refund_of", "details", "recorded_by", "reason", "recorded_at"]
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -962,13 +1138,77 @@ class StripeEventAdmin(_OperatorReadOnlyAdmin):
     fields = readonly_fields
 
 
+class CardSavedFilter(admin.SimpleListFilter):
+    title = gettext_lazy("card saved")
+    parameter_name = "card"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(payment_method_id="")
+        if self.value() == "no":
+            return queryset.filter(payment_method_id="")
+        return queryset
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(_OperatorReadOnlyAdmin):
+    """Residents' Stripe customers and whether a card is saved for automatic charges (the services write them)."""
+
+    list_display = ["user", "customer_id", "card_saved", "card_saved_at"]
+    list_filter = [CardSavedFilter]
+    search_fields = ["customer_id", "user__email", "user__last_name"]
+    list_select_related = ["user"]
+    fields = ["user", "customer_id", "card_saved", "card_saved_at", "setup_requests"]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("card saved"), boolean=True)
+    def card_saved(self, customer):
+        return bool(customer.payment_method_id)
+
+
+@admin.register(SwishPaymentRequest)
+class SwishPaymentRequestAdmin(TenantScopedAdmin):
+    """Swish payment requests made from invoices' pay pages, read-only; "payment" links the Payment recorded once
+    Swish said it was paid."""
+
+    organization_field = "invoice__organization"
+    list_display = ["created_at", "status", "amount", "currency", "invoice", "payment_link", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["request_id", "instruction_uuid", "invoice__ocr"]
+    list_select_related = ["invoice__series", "payment"]
+    date_hierarchy = "created_at"
+    fields = ["invoice", "status", "amount", "currency", "payer_alias", "request_id", "instruction_uuid", "error",
+              "payment_link", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=gettext_lazy("payment"))
+    def payment_link(self, swish_request):
+        if swish_request.payment is None:
+            return "–"
+        # The payment page checks permission and tenant itself; the link shows nothing the row does not.
+        url = reverse("admin:billing_payment_change", args=[swish_request.payment_id])
+        return format_html('<a href="{}">{}</a>', url, swish_request.payment)
+
+
 # --- Dunning --------------------------------------------------------------------------------------------------------
 class ReminderUnblockedFilter(admin.SimpleListFilter):
     title = gettext_lazy("tokens blocked")
     parameter_name = "blocking"
 
     def lookups(self, request, model_admin):
-        return [("blocked", _("Still blocked")), ("unblocked", _("Unblocked after payment"))]
+        return [("blocked", _("Still blocked")), ("unblocked", _("Unblocked (paid, or by a person)"))]
 
     def queryset(self, request, queryset):
         if self.value() == "blocked":
@@ -980,13 +1220,14 @@ class ReminderUnblockedFilter(admin.SimpleListFilter):
 
 @admin.register(Reminder)
 class ReminderAdmin(TenantScopedAdmin):
-    """The dunning overview: every payment reminder sent, read-only (the daily dunning run writes them; payment
-    unblocks what the third blocked)."""
+    """The dunning overview: every payment reminder sent, read-only (the daily dunning run writes them; payment,
+    or operator staff on the invoice page, unblocks what the third blocked)."""
 
     organization_field = "invoice__organization"
     list_display = ["invoice", "level", "reminded_on", "pay_by", "amount_due", "fee", "buyer", "organization",
                     "invoice_status", "sent_at", "blocked", "unblocked_at"]
-    list_filter = ["level", ReminderUnblockedFilter, "invoice__status", "invoice__organization"]
+    list_filter = ["level", ReminderUnblockedFilter, "invoice__status",
+                   ("invoice__organization", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["=invoice__number", "invoice__ocr", "invoice__buyer__email", "invoice__buyer__last_name"]
     list_select_related = ["invoice__series", "invoice__buyer", "invoice__organization"]
     date_hierarchy = "reminded_on"

@@ -116,3 +116,39 @@ def dunning_local_lists_task(organization_ids: list[int]) -> int:
     from billing.services.dunning import dunning_local_lists_send
 
     return dunning_local_lists_send(organization_ids=organization_ids, now=timezone.now())
+
+
+@shared_task
+def statement_run_task(period: str | None = None) -> int:
+    """The self-billing statements of ``period`` ("YYYY-MM"); without one, on the last day of a month, of the month
+    before it (as the brochure: March's statement on 30 April). Returns how many statements were made."""
+    from billing.services.statements import is_last_day_of_month, previous_period, statement_run
+
+    now = timezone.now()
+    if period:
+        year, month = (int(part) for part in period.split("-"))
+    else:
+        today = timezone.localdate(now)
+        if not is_last_day_of_month(today):
+            return 0
+        year, month = previous_period(today)
+    summary = statement_run(period=(year, month), now=now)
+    logger.info("statement_run_task %04d-%02d: %d statements, %d already made", year, month,
+                len(summary.statements), summary.already_done)
+    return len(summary.statements)
+
+
+@shared_task
+def send_statement_task(statement_id: int) -> bool:
+    """Render and e-mail a self-billing statement to the association (queued after the commit that made it)."""
+    from billing.services.statements import statement_send
+
+    return statement_send(statement_id=statement_id, now=timezone.now())
+
+
+@shared_task
+def resend_reminder_task(reminder_id: int) -> bool:
+    """E-mail a reminder again (queued by dunning.reminder_resend after its commit)."""
+    from billing.services.dunning import reminder_send_again
+
+    return reminder_send_again(reminder_id=reminder_id, now=timezone.now())

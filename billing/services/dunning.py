@@ -5,6 +5,9 @@ them when the invoice is paid.
     reminder_send(reminder_id=reminder.pk, now=timezone.now())                 # e-mails one reminder with its PDF
     dunning_unblock(invoice=invoice, now=now)                                  # payment_record calls it when paid
     dunning_local_lists_send(organization_ids=[...], now=now)                  # differential SendLocalList
+    overdue_invoices(today=today)                                              # what dunning reminds about
+    dunning_unblock_manually(invoice=invoice, acting_user=user, reason="Payment plan", now=now)   # admin action
+    reminder_resend(invoice=invoice, acting_user=user, reason="Lost it", now=now)                 # admin action
 
 Timeline. An issued, unpaid invoice gets reminder 1, 2 and 3 on the days DUNNING_REMINDER_DAYS (default 3, 10, 17)
 after its due date, each at most once (unique (invoice, level)). A run creates at most one reminder per invoice, the
@@ -25,6 +28,19 @@ blocked again by a person for another reason, and not held by the third reminder
 unblocked (audited) and the reminder records when. Stations of the tokens' organizations that use a local list
 (the charger accepted one) get a differential SendLocalList after commit, best effort: an offline charger refuses
 the token anyway, since authorization checks the token's status.
+
+Overdue. An invoice is overdue when it is issued (not a credit note), its due date has passed and the payments
+applied to it do not cover its payable total (``overdue_invoices``): the run reminds only such invoices, and the admin's
+"overdue" filter uses the same definition.
+
+Unblocking by a person. When a payment plan is agreed, a person may unblock the tags of an unpaid invoice at
+reminder 3 (``dunning_unblock_manually``, with a reason, audited). The same tokens as after a payment are unblocked,
+and the third reminder records when, so it no longer holds them. Dunning blocks only when it creates a third
+reminder, and an invoice gets each level once: the same invoice is never blocked again by the run, while another
+invoice of the buyer that reaches its own third reminder blocks again.
+
+Resending. ``reminder_resend`` e-mails the invoice's newest reminder again (audited); the e-mail goes out after the
+commit, in the process that asked.
 """
 
 import logging
@@ -36,15 +52,18 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import IdToken, User
+from accounts.services.audit import record
 from accounts.services.tokens import id_token_block, id_token_unblock
 from billing import documents
 from billing.invoice_pdf import render
-from billing.models import Invoice, Reminder
+from billing.models import Invoice, Payment, Reminder
 from billing.services.invoicing import EMAIL_LANGUAGES, invoice_document
 from billing.services.payments import amount_due, amount_paid
 
@@ -58,6 +77,11 @@ LAST_REMINDER_PAY_DAYS = 7
 
 class DunningError(ValueError):
     """Dunning cannot run as configured; the message is translated and meant for the operator."""
+
+
+class DunningRefused(ValueError):
+    """A person's dunning action (unblock, resend) that cannot be done; the message is translated and meant for
+    them."""
 
 
 @dataclass
@@ -110,13 +134,25 @@ def _next_level(invoice: Invoice, today: date, days: tuple[int, int, int]) -> in
     return None
 
 
+def overdue_invoices(*, today: date, queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Invoices (of ``queryset``, default all) that are overdue on ``today``: issued, due before ``today``, and the
+    payments applied to them (credit balance used included) do not cover the payable total, as ``amount_due`` counts.
+    The sum is a subquery, so other joins of the caller cannot inflate it."""
+    paid = (Payment.objects.filter(invoice=OuterRef("pk")).order_by().values("invoice")
+            .annotate(total=Sum("applied")).values("total"))
+    queryset = Invoice.objects.all() if queryset is None else queryset
+    return (queryset.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED, due_date__lt=today)
+            .alias(dunning_paid=Coalesce(Subquery(paid), Value(Decimal("0.00")),
+                                         output_field=DecimalField(max_digits=12, decimal_places=2)))
+            .filter(dunning_paid__lt=F("total") + F("rounding")))
+
+
 def dunning_run(*, today: date, now: datetime) -> DunningSummary:
     """Create the reminders due ``today`` (see the module docstring); returns what was created."""
     days = reminder_days()
     fee = reminder_fee()
     summary = DunningSummary()
-    overdue = (Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED,
-                                      due_date__lt=today - timedelta(days=days[0] - 1))
+    overdue = (overdue_invoices(today=today).filter(due_date__lt=today - timedelta(days=days[0] - 1))
                .order_by("due_date", "pk").values_list("pk", flat=True))
     for invoice_id in list(overdue):
         try:
@@ -183,22 +219,98 @@ def dunning_unblock(*, invoice: Invoice, now: datetime, acting_user: User | None
         if reminder is None:
             return []
         reason = _("Invoice %(number)s is paid.") % {"number": invoice.display_number}
-        unblocked = []
-        for token in reminder.blocked_tokens.all():
-            still_held = token.dunning_reminders.filter(unblocked_at__isnull=True, level=BLOCKING_LEVEL).exclude(
-                pk=reminder.pk).filter(invoice__status=Invoice.Status.ISSUED).exists()
-            if token.status != IdToken.Status.BLOCKED or still_held:
-                continue
-            # A person may have blocked it again for something else meanwhile: that block is theirs to lift.
-            if token.blocked_reason not in block_reasons(invoice):
-                continue
-            unblocked.append(id_token_unblock(token=token, reason=reason, acting_user=acting_user, now=now))
-        reminder.unblocked_at = now
-        reminder.save(update_fields=["unblocked_at"])
-        if unblocked:
-            organization_ids = sorted({token.organization_id for token in unblocked})
-            transaction.on_commit(lambda: _queue_local_lists(organization_ids), robust=True)
+        unblocked, _kept = _release(reminder, invoice, reason=reason, acting_user=acting_user, now=now)
         return unblocked
+
+
+def _release(reminder: Reminder, invoice: Invoice, *, reason: str, acting_user: User | None, now: datetime
+             ) -> tuple[list[IdToken], list[IdToken]]:
+    """Unblock the tokens ``reminder`` (the third, locked) holds that nothing else holds, record ``unblocked_at``
+    and queue the local lists; ``(unblocked, kept blocked)``."""
+    unblocked, kept = [], []
+    for token in reminder.blocked_tokens.all():
+        if token.status != IdToken.Status.BLOCKED:
+            continue
+        still_held = token.dunning_reminders.filter(unblocked_at__isnull=True, level=BLOCKING_LEVEL).exclude(
+            pk=reminder.pk).filter(invoice__status=Invoice.Status.ISSUED).exists()
+        # A person may have blocked it again for something else meanwhile: that block is theirs to lift.
+        if still_held or token.blocked_reason not in block_reasons(invoice):
+            kept.append(token)
+            continue
+        unblocked.append(id_token_unblock(token=token, reason=reason, acting_user=acting_user, now=now))
+    reminder.unblocked_at = now
+    reminder.save(update_fields=["unblocked_at"])
+    if unblocked:
+        organization_ids = sorted({token.organization_id for token in unblocked})
+        transaction.on_commit(lambda: _queue_local_lists(organization_ids), robust=True)
+    return unblocked, kept
+
+
+@dataclass
+class ManualUnblock:
+    """What ``dunning_unblock_manually`` did: the tokens unblocked, and those left blocked because another unpaid
+    invoice at reminder 3 holds them or a person blocked them again for another reason."""
+
+    reminder: Reminder
+    unblocked: list[IdToken]
+    kept: list[IdToken]
+
+
+def _person_and_reason(acting_user: User | None, reason: str) -> str:
+    reason = (reason or "").strip()
+    if acting_user is None or acting_user.pk is None:
+        raise DunningRefused(_("Only a person can do this."))
+    if not reason:
+        raise DunningRefused(_("Give a reason."))
+    return reason
+
+
+@transaction.atomic
+def dunning_unblock_manually(*, invoice: Invoice, acting_user: User, reason: str, now: datetime) -> ManualUnblock:
+    """Unblock the tags the third reminder of the unpaid ``invoice`` blocked, because a person decided so (e.g. a
+    payment plan was agreed); audited with their reason. The run never blocks for this invoice again (see the
+    module docstring). DunningRefused (nothing written) when the invoice is not unpaid at reminder 3 with its tags
+    still blocked."""
+    reason = _person_and_reason(acting_user, reason)
+    invoice = Invoice.objects.select_for_update().select_related("series").get(pk=invoice.pk)
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED:
+        raise DunningRefused(_("Invoice %(invoice)s is %(status)s: only an unpaid invoice's tags are unblocked "
+                               "here.") % {"invoice": invoice, "status": invoice.get_status_display()})
+    reminder = Reminder.objects.select_for_update().filter(invoice=invoice, level=BLOCKING_LEVEL).first()
+    if reminder is None:
+        raise DunningRefused(_("Invoice %(invoice)s has had no third reminder: no tags were blocked for it.")
+                             % {"invoice": invoice})
+    if reminder.unblocked_at is not None:
+        raise DunningRefused(_("The tags blocked for invoice %(invoice)s were already unblocked on %(date)s.")
+                             % {"invoice": invoice, "date": timezone.localdate(reminder.unblocked_at).isoformat()})
+    unblocked, kept = _release(reminder, invoice, reason=reason, acting_user=acting_user, now=now)
+    record(action="invoice.dunning_unblocked", target=invoice, acting_user=acting_user, reason=reason,
+           organization=invoice.organization, at=now,
+           changes={"unblocked_at": (None, now), "unblocked_tokens": (None, [token.pk for token in unblocked]),
+                    "still_blocked_tokens": (None, [token.pk for token in kept])})
+    return ManualUnblock(reminder=reminder, unblocked=unblocked, kept=kept)
+
+
+@transaction.atomic
+def reminder_resend(*, invoice: Invoice, acting_user: User, reason: str, now: datetime) -> Reminder:
+    """E-mail the newest reminder of the unpaid ``invoice`` again (after commit), audited with the reason.
+    DunningRefused (nothing written) when it has no reminder, is not unpaid, or the buyer has no e-mail address."""
+    reason = _person_and_reason(acting_user, reason)
+    invoice = Invoice.objects.select_for_update().select_related("series", "buyer").get(pk=invoice.pk)
+    reminder = invoice.reminders.order_by("-level").first()
+    if reminder is None:
+        raise DunningRefused(_("Invoice %(invoice)s has had no reminder yet: there is nothing to send again.")
+                             % {"invoice": invoice})
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED:
+        raise DunningRefused(_("Invoice %(invoice)s is %(status)s: a reminder is only sent for an unpaid invoice.")
+                             % {"invoice": invoice, "status": invoice.get_status_display()})
+    if not invoice.buyer.email:
+        raise DunningRefused(_("The buyer of invoice %(invoice)s has no e-mail address.") % {"invoice": invoice})
+    record(action="invoice.reminder_resent", target=invoice, acting_user=acting_user, reason=reason,
+           organization=invoice.organization, at=now, changes={"reminder": (None, reminder.level)})
+    reminder_id = reminder.pk
+    transaction.on_commit(lambda: _queue_reminder_again(reminder_id), robust=True)
+    return reminder
 
 
 def block_reasons(invoice: Invoice) -> tuple[str, ...]:
@@ -212,6 +324,12 @@ def _queue_reminder(reminder_id: int) -> None:
     from billing.tasks import send_reminder_task  # the tasks module imports this one
 
     send_reminder_task.delay(reminder_id)
+
+
+def _queue_reminder_again(reminder_id: int) -> None:
+    from billing.tasks import resend_reminder_task  # the tasks module imports this one
+
+    resend_reminder_task.delay(reminder_id)
 
 
 def _queue_local_lists(organization_ids: list[int]) -> None:
@@ -242,8 +360,22 @@ def reminder_send(*, reminder_id: int, now: datetime) -> bool:
     meanwhile, or when the buyer has no e-mail address (logged)."""
     reminder = Reminder.objects.select_related("invoice__series__seller", "invoice__buyer",
                                                "invoice__organization").get(pk=reminder_id)
+    if reminder.sent_at is not None:
+        return False
+    return _email_reminder(reminder, now)
+
+
+def reminder_send_again(*, reminder_id: int, now: datetime) -> bool:
+    """E-mail a reminder even if it was sent before (``reminder_resend`` queues this after its commit); records
+    ``sent_at`` if it was never sent. False when the invoice was paid meanwhile or the buyer has no e-mail address."""
+    reminder = Reminder.objects.select_related("invoice__series__seller", "invoice__buyer",
+                                               "invoice__organization").get(pk=reminder_id)
+    return _email_reminder(reminder, now)
+
+
+def _email_reminder(reminder: Reminder, now: datetime) -> bool:
     invoice = reminder.invoice
-    if reminder.sent_at is not None or invoice.status != Invoice.Status.ISSUED:
+    if invoice.status != Invoice.Status.ISSUED:
         return False
     if not invoice.buyer.email:
         logger.warning("reminder_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)

@@ -1,22 +1,39 @@
 """The billing admin: tariffs and assignments scoped to the board's own organization, the notice rule as a form
-error, the fixed currency, the price preview, spot prices per day, and support's gap list."""
+error, the fixed currency, the price preview, spot prices per day, and support's gap list; the invoice list's
+filters (overdue as dunning defines it, period, organization) and amounts, Stripe customers, Swish payment requests
+and the payments' kinds. The invoice actions are in test_invoice_admin_actions."""
 
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditLogEntry, Membership
-from billing.models import SpotPriceGap, Tariff, TariffAssignment
+from billing.models import (
+    Invoice,
+    Payment,
+    SpotPriceGap,
+    StripeCustomer,
+    SwishPaymentRequest,
+    Tariff,
+    TariffAssignment,
+)
+from billing.services import dunning
+from billing.services.payments import payment_record
 from billing.services.spot_prices import gap_record, store
 from billing.services.tariffs import tariff_assign, tariff_create
 from billing.spot import ElprisetJustNu, local_day_bounds
 from tests.accounts.factories import MembershipFactory, UserFactory
+from tests.billing import test_invoice_admin_actions as invoice_actions
+from tests.billing.test_invoice_admin_actions import at, grant_view_invoices, make_invoice
 from tests.charging.factories import ChargePointFactory, EvseFactory, LocationFactory
 
 pytestmark = pytest.mark.django_db
+world = invoice_actions.world  # the invoices' fixture, shared
 
 D = Decimal
 FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
@@ -308,3 +325,142 @@ def test_support_can_open_every_billing_page(client, operator_staff, brf_a, site
         assert client.get(page).status_code == 200, page
     preview_link = client.get(url(TariffAssignment, "changelist")).content.decode()
     assert url(TariffAssignment, "preview") in preview_link
+
+
+# --- Invoices, payments, Stripe customers, Swish requests -----------------------------------------------------------
+def listed(client, model, **params):
+    response = client.get(url(model, "changelist"), params)
+    assert response.status_code == 200
+    return list(response.context["cl"].result_list)
+
+
+def filter_specs(response) -> dict:
+    return {getattr(spec, "field_path", None) or spec.parameter_name: spec
+            for spec in response.context["cl"].filter_specs}
+
+
+def test_the_overdue_filter_uses_dunnings_definition(client, world):
+    today = timezone.localdate()
+    overdue = make_invoice(world, world.a, due=today - timedelta(days=1))
+    partly_paid = make_invoice(world, world.a, resident=1, due=today - timedelta(days=30))
+    payment_record(invoice=partly_paid, channel="bankgiro", amount=D("149.99"), currency="SEK", paid_at=at(today),
+                   external_id="bg-partly")
+    paid = make_invoice(world, world.b, due=today - timedelta(days=30))
+    payment_record(invoice=paid, channel="bankgiro", amount=D("150.00"), currency="SEK", paid_at=at(today),
+                   external_id="bg-paid")
+    due_today = make_invoice(world, world.b, resident=1, due=today)
+    credited = make_invoice(world, world.a, due=today - timedelta(days=30), month=2,
+                            status=Invoice.Status.CREDITED)
+    note = make_invoice(world, world.a, due=today - timedelta(days=30), month=2, total="-150.00",
+                        kind=Invoice.Kind.CREDIT_NOTE, credits=credited)
+    client.force_login(world.staff)
+    assert set(listed(client, Invoice, overdue="yes")) == {overdue, partly_paid}
+    assert set(listed(client, Invoice, overdue="no")) == {paid, due_today, credited, note}
+    assert set(dunning.overdue_invoices(today=today)) == {overdue, partly_paid}
+    # The annotated reminder level joins the reminders; the paid sum must not multiply with them.
+    dunning.dunning_run(today=today, now=timezone.now())
+    assert set(listed(client, Invoice, overdue="yes")) == {overdue, partly_paid}
+
+
+def test_the_period_and_organization_filters_are_scoped_to_the_user(client, world):
+    january = make_invoice(world, world.a, month=1)
+    february = make_invoice(world, world.a, month=2)
+    other = make_invoice(world, world.b, month=3)
+    grant_view_invoices(world.a.board)
+    client.force_login(world.a.board)
+    response = client.get(url(Invoice, "changelist"))
+    specs = filter_specs(response)
+    assert [value for value, _label in specs["period"].lookup_choices] == ["2026-02", "2026-01"]
+    # One visible association: the filter has nothing to offer (Django hides it) and names no other.
+    assert "organization" not in specs
+    assert "BRF B" not in response.content.decode()
+    assert listed(client, Invoice, period="2026-01") == [january]
+    assert listed(client, Invoice, period="2026-03") == []
+    assert listed(client, Invoice, organization__id__exact=world.a.org.pk) == [february, january]
+    assert other not in listed(client, Invoice, organization__id__exact=world.b.org.pk)
+    assert client.get(url(Invoice, "changelist"), {"period": "2026-13"}).status_code == 302  # ?e=1
+    client.force_login(world.staff)
+    staff_specs = filter_specs(client.get(url(Invoice, "changelist")))
+    assert sorted(label for _pk, label in staff_specs["organization"].lookup_choices) == ["BRF A", "BRF B"]
+
+
+def test_the_invoice_list_costs_the_same_queries_for_more_invoices(client, world):
+    client.force_login(world.staff)
+    make_invoice(world, world.a)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url(Invoice, "changelist")).status_code == 200
+        return len(queries)
+
+    few = count()
+    for month in range(2, 8):
+        make_invoice(world, world.b, month=month)
+    assert count() == few
+
+
+def test_the_invoice_page_shows_what_was_paid_and_what_is_still_due(client, world):
+    invoice = make_invoice(world, world.a)
+    payment_record(invoice=invoice, channel="bankgiro", amount=D("60.50"), currency="SEK",
+                   paid_at=timezone.now(), external_id="bg-1")
+    client.force_login(world.staff)
+    page = client.get(url(Invoice, "change", invoice.pk)).content.decode().replace("\xa0", " ")
+    assert '<div class="readonly">60,50 kr</div>' in page
+    assert '<div class="readonly">89,50 kr</div>' in page
+
+
+def test_stripe_customers_are_for_operator_staff_only(client, world):
+    buyer = world.a.residents[0]
+    StripeCustomer.objects.create(user=buyer, customer_id="cus_saved", payment_method_id="pm_1",
+                                  card_saved_at=timezone.now())
+    StripeCustomer.objects.create(user=world.a.residents[1], customer_id="cus_none")
+    client.force_login(world.staff)
+    rows = {customer.customer_id for customer in listed(client, StripeCustomer)}
+    assert rows == {"cus_saved", "cus_none"}
+    assert [c.customer_id for c in listed(client, StripeCustomer, card="yes")] == ["cus_saved"]
+    content = client.get(url(StripeCustomer, "changelist")).content.decode()
+    assert "pm_1" not in content
+    assert 'alt="True"' in content and 'alt="False"' in content  # noqa: PT018
+    customer = StripeCustomer.objects.get(customer_id="cus_saved")
+    assert client.get(url(StripeCustomer, "change", customer.pk)).status_code == 200
+    world.a.board.user_permissions.add(*__import__("django.contrib.auth.models", fromlist=["Permission"])
+                                       .Permission.objects.filter(codename="view_stripecustomer"))
+    client.force_login(world.a.board)
+    assert client.get(url(StripeCustomer, "changelist")).status_code == 403
+
+
+def test_swish_requests_are_scoped_to_the_invoices_association_and_link_their_payment(client, world):
+    from django.contrib.auth.models import Permission
+
+    own, other = make_invoice(world, world.a), make_invoice(world, world.b)
+    payment, _created = payment_record(invoice=own, channel="swish", amount=D("150.00"), currency="SEK",
+                                       paid_at=timezone.now(), external_id="swish-1")
+    paid = SwishPaymentRequest.objects.create(invoice=own, instruction_uuid="A" * 32, request_id="swish-1",
+                                              amount=D("150.00"), currency="SEK", status="PAID", payment=payment)
+    SwishPaymentRequest.objects.create(invoice=other, instruction_uuid="B" * 32, amount=D("150.00"),
+                                       currency="SEK")
+    world.a.board.user_permissions.add(Permission.objects.get(codename="view_swishpaymentrequest"))
+    client.force_login(world.a.board)
+    assert listed(client, SwishPaymentRequest) == [paid]
+    content = client.get(url(SwishPaymentRequest, "changelist")).content.decode()
+    assert url(Payment, "change", payment.pk) in content
+    assert client.get(url(SwishPaymentRequest, "change", paid.pk)).status_code == 200
+    client.force_login(world.staff)
+    assert len(listed(client, SwishPaymentRequest)) == 2
+    assert [r.pk for r in listed(client, SwishPaymentRequest, status__exact="CREATED")] == [
+        SwishPaymentRequest.objects.get(invoice=other).pk]
+
+
+def test_payments_show_and_filter_their_kind(client, world):
+    invoice = make_invoice(world, world.a)
+    payment, _created = payment_record(invoice=invoice, channel="bankgiro", amount=D("200.00"), currency="SEK",
+                                       paid_at=timezone.now() - timedelta(minutes=1), external_id="bg-1")
+    refund = Payment.objects.create(invoice=invoice, buyer=invoice.buyer, kind=Payment.Kind.REFUND,
+                                    channel=Payment.Channel.BANKGIRO, amount=D("-50.00"), applied=D("0.00"),
+                                    credited=D("-50.00"), currency="SEK", paid_at=timezone.now(), refund_of=payment)
+    client.force_login(world.staff)
+    assert [p.kind for p in listed(client, Payment)] == ["refund", "payment"]
+    assert listed(client, Payment, kind__exact="refund") == [refund]
+    content = client.get(url(Payment, "changelist")).content.decode()
+    assert 'class="field-kind"' in content
+    assert "kind__exact=credit_use" in content
