@@ -151,12 +151,14 @@ class Statement(models.Model):
 
 
 class StatementInvoice(models.Model):
-    """A resident invoice as a statement accounts for it. PAID and PAID_LATE carry its money to the payout (at most
-    once per invoice); UNPAID is listed for the board to follow; CREDITED takes back money paid out earlier."""
+    """A resident invoice as a statement accounts for it. PAID, PAID_LATE and (payout basis "invoiced") INVOICED carry
+    its money to the payout, at most once per invoice; UNPAID is listed for the board to follow; CREDITED takes back
+    money paid out earlier."""
 
     class Category(models.TextChoices):
         PAID = "paid", _("paid")
         PAID_LATE = "paid_late", _("paid late")
+        INVOICED = "invoiced", _("invoiced (paid out before payment)")
         UNPAID = "unpaid", _("unpaid")
         CREDITED = "credited", _("credited after payout")
 
@@ -175,7 +177,7 @@ class StatementInvoice(models.Model):
         ordering = ["statement", "category", "invoice__number"]
         constraints = [
             models.UniqueConstraint(fields=["statement", "invoice"], name="statement_invoice_once_per_statement"),
-            models.UniqueConstraint(fields=["invoice"], condition=Q(category__in=["paid", "paid_late"]),
+            models.UniqueConstraint(fields=["invoice"], condition=Q(category__in=["paid", "paid_late", "invoiced"]),
                                     name="statement_invoice_paid_out_once"),
             models.UniqueConstraint(fields=["invoice"], condition=Q(category="credited"),
                                     name="statement_invoice_taken_back_once"),

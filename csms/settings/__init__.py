@@ -163,6 +163,10 @@ CELERY_BEAT_SCHEDULE = {
     "run-invoices": {"task": "billing.tasks.invoice_run_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
     # Payment reminders of overdue invoices (and blocking at the third), daily at 07:00 (CELERY_TIMEZONE).
     "run-dunning": {"task": "billing.tasks.dunning_run_task", "schedule": crontab(minute=0, hour=7)},
+    # Self-billing statements of the month before, on the last day of the month at 07:30 (the task skips the 28th–30th
+    # when they are not the last day; crontab has no "last day").
+    "run-statements": {"task": "billing.tasks.statement_run_task",
+                       "schedule": crontab(minute=30, hour=7, day_of_month="28-31")},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -256,6 +260,8 @@ INVOICE_SELLER_SLUG = env.str("INVOICE_SELLER_SLUG", default="")
 INVOICE_SERIES_PREFIX = env.str("INVOICE_SERIES_PREFIX", default="1")
 INVOICE_NUMBER_WIDTH = 4
 INVOICE_DUE_DAYS = 10
+# Self-billing statements are numbered in each association's own series; its prefix when the run creates the series.
+STATEMENT_SERIES_PREFIX = env.str("STATEMENT_SERIES_PREFIX", default="S-")
 INVOICE_BANKGIRO = env.str("INVOICE_BANKGIRO", default="")
 # Dunning: reminders 1, 2 and 3 this many days after the due date (the third blocks the buyer's tokens), and the
 # reminder fee agreed with the residents (SEK, charged once per invoice with the first reminder; the law allows at
