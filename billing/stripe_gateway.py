@@ -44,8 +44,29 @@ Webhooks
     - answer 400 to ``WebhookError`` (nothing written) and 200 to everything else, including ignored events;
     - for ``REFUNDED`` treat ``amount`` as the total refunded so far on that payment and record the difference.
 
+Payouts to associations (Stripe Connect)
+    Each association gets a connected account (``connect_account_create``: Express or Standard, our reference in
+    its metadata), finishes Stripe's hosted onboarding through ``connect_onboarding_link`` and is ready when
+    ``connect_account_status(...).can_receive_transfers``. ``transfer_create`` moves a payout from the platform
+    balance to that account; the payout's reference is the idempotency key, the transfer group and the metadata::
+
+        account_id = gateway.connect_account_create(reference="org-7", email="styrelsen@brf.se",
+                                                    business_name="BRF Eken")
+        url = gateway.connect_onboarding_link(account_id=account_id, refresh_url=..., return_url=...)
+        result = gateway.transfer_create(account_id=account_id, amount=Decimal("3324.70"), currency="SEK",
+                                         reference="payout-42", description="Självfaktura 2026-03")
+
+    Never paid twice: before creating, ``transfer_create`` looks for a transfer with the reference's transfer
+    group on that account and returns it (with the same amount; another amount is an error), so a retry after a
+    lost answer, even days later, pays nothing. ``TransferRefused`` means Stripe refused and nothing was paid
+    (destination not onboarded, platform balance too low); Stripe replays a refused key's answer for 24 hours, so
+    once the cause is fixed the service retries with ``attempt`` + 1. Any other ``StripeGatewayError`` may or may
+    not have reached Stripe: retry with the same or a later attempt, the look-up finds a transfer that was made.
+    Two workers must not execute the same payout at once (lock the payout row): the look-up is not atomic.
+
 Errors: ``StripeNotConfigured`` (no secret key), ``StripeGatewayError`` (Stripe could not be asked or refused the
-request; the task may retry, the idempotency key makes that safe), ``WebhookError``. A declined card is not an
+request; the task may retry, the idempotency key makes that safe), ``TransferRefused`` (a ``StripeGatewayError``:
+Stripe refused a transfer, with its code and message), ``WebhookError``. A declined card is not an
 error but a ``PaymentResult`` with status FAILED and the decline code. Messages are English, marked for
 translation: show them with ``gettext(error.template) % error.params``.
 """
@@ -54,8 +75,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -71,6 +94,11 @@ WEBHOOK_TOLERANCE = 300
 #: Payment method types offered on the pay page when the caller does not choose.
 DEFAULT_PAYMENT_METHOD_TYPES = ("card",)
 _MINOR_UNIT_EXPONENT = {"SEK": 2, "NOK": 2, "DKK": 2, "EUR": 2}
+#: Kinds of connected account an association may get: Stripe hosts onboarding and the dashboard for both.
+CONNECT_ACCOUNT_KINDS = ("express", "standard")
+#: Capabilities requested for Express accounts. Stripe needs a platform approval for accounts that request
+#: transfers without card_payments, so both are requested; Standard accounts get Stripe's defaults.
+EXPRESS_CAPABILITIES = ("card_payments", "transfers")
 
 
 def gettext_noop(message: str) -> str:
@@ -89,6 +117,16 @@ class StripeGatewayError(Exception):
 
 class StripeNotConfigured(StripeGatewayError):
     """STRIPE_SECRET_KEY is empty."""
+
+
+class TransferRefused(StripeGatewayError):
+    """Stripe answered and refused a transfer, so nothing was paid: ``code`` is Stripe's error code
+    (e.g. ``insufficient_capabilities_for_transfer``, ``balance_insufficient``), ``stripe_message`` its words."""
+
+    def __init__(self, *, code: str, stripe_message: str) -> None:
+        super().__init__(gettext_noop("Stripe refused the transfer: %(error)s"), error=stripe_message, code=code)
+        self.code = code
+        self.stripe_message = stripe_message
 
 
 class WebhookReason(StrEnum):
@@ -233,6 +271,40 @@ class PaymentOutcome:
     payment_method_id: str = ""
     decline_code: str = ""
     livemode: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectAccountStatus:
+    """Where an association's connected account stands. ``requirements_due`` is what Stripe still needs from the
+    association (past due first); ``pending_verification`` what it has and is checking."""
+
+    account_id: str
+    payouts_enabled: bool
+    charges_enabled: bool
+    details_submitted: bool
+    requirements_due: tuple[str, ...]
+    pending_verification: tuple[str, ...] = ()
+    disabled_reason: str = ""
+    #: The ``transfers`` capability: "active", "pending", "inactive", or "" when it was never requested.
+    transfers: str = ""
+
+    @property
+    def can_receive_transfers(self) -> bool:
+        return self.transfers == "active" and self.payouts_enabled
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """One transfer to a connected account; ``amount_reversed`` is what was taken back since."""
+
+    transfer_id: str
+    account_id: str
+    amount: Decimal
+    currency: str
+    reference: str
+    amount_reversed: Decimal
+    reversed: bool
+    created: datetime
 
 
 # --- The gateway ----------------------------------------------------------------------------------------------
@@ -386,6 +458,123 @@ class StripeGateway:
         return RefundResult(refund_id=refund.id, status=refund.status or "",
                             amount=from_minor_units(refund.amount, currency), currency=refund.currency.upper())
 
+    # --- Stripe Connect: payouts to associations -----------------------------------------------------------------
+
+    def connect_account_create(self, *, reference: str, email: str, business_name: str, country: str = "SE",
+                               kind: str = "express") -> str:
+        """The id of a new connected account for an association (``reference`` e.g. "org-7", stored in metadata).
+
+        The same reference within Stripe's 24 hours returns the same account; store the id, it is the only way
+        back to the account after that."""
+        if kind not in CONNECT_ACCOUNT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(CONNECT_ACCOUNT_KINDS)}, not {kind!r}")
+        if not reference or not email or not business_name:
+            raise ValueError("A connected account needs a reference, an e-mail address and a business name")
+        if len(country) != 2 or not country.isalpha():
+            raise ValueError(f"country must be an ISO 3166-1 alpha-2 code, not {country!r}")
+        params: dict[str, Any] = {"type": kind, "country": country.upper(), "email": email,
+                                  "business_profile": {"name": business_name},
+                                  "metadata": {META_REFERENCE: reference, META_PURPOSE: "payout_account"}}
+        if kind == "express":
+            params["capabilities"] = {name: {"requested": True} for name in EXPRESS_CAPABILITIES}
+        account = self._call(self.client.v1.accounts.create, params=params,
+                             options={"idempotency_key": idempotency_key(purpose="connect_account",
+                                                                         reference=reference)})
+        return account.id
+
+    def connect_onboarding_link(self, *, account_id: str, refresh_url: str, return_url: str) -> str:
+        """A single-use URL of Stripe's hosted onboarding for the account; it expires within minutes, so make one
+        each time the board clicks "connect", and again when Stripe sends them to ``refresh_url``.
+
+        Stripe returning the user to ``return_url`` does not mean onboarding is complete: ask
+        ``connect_account_status``."""
+        if not account_id or not refresh_url or not return_url:
+            raise ValueError("account_id, refresh_url and return_url are required")
+        # A stored answer would hand out a used or expired link, so the key is new for every call: it only makes
+        # the client's own network retries of this one request safe.
+        link = self._call(self.client.v1.account_links.create,
+                          params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+                                  "type": "account_onboarding"},
+                          options={"idempotency_key": idempotency_key(purpose="account_link",
+                                                                      reference=f"{account_id}/{uuid.uuid4()}")})
+        return link.url
+
+    def connect_account_status(self, *, account_id: str) -> ConnectAccountStatus:
+        """What Stripe says about the account now (the ``account.updated`` webhook tells when it changes)."""
+        account = self._call(self.client.v1.accounts.retrieve, account_id)
+        requirements = _field(account, "requirements", {})
+        due = dict.fromkeys([*_field(requirements, "past_due", []), *_field(requirements, "currently_due", [])])
+        return ConnectAccountStatus(
+            account_id=account.id, payouts_enabled=bool(_field(account, "payouts_enabled", False)),
+            charges_enabled=bool(_field(account, "charges_enabled", False)),
+            details_submitted=bool(_field(account, "details_submitted", False)),
+            requirements_due=tuple(due), pending_verification=tuple(_field(requirements, "pending_verification", [])),
+            disabled_reason=str(_field(requirements, "disabled_reason", "")),
+            transfers=str(_field(_field(account, "capabilities", {}), "transfers", "")))
+
+    def platform_balance(self, *, currency: str) -> Decimal:
+        """The platform's available balance in ``currency``: what transfers can pay out now."""
+        balance = self._call(self.client.v1.balance.retrieve)
+        wanted = currency.lower()
+        minor = sum(int(_field(entry, "amount", 0)) for entry in _field(balance, "available", [])
+                    if _field(entry, "currency") == wanted)
+        return from_minor_units(minor, currency)
+
+    def transfer_create(self, *, account_id: str, amount: Decimal, currency: str, reference: str, description: str,
+                        attempt: int = 1) -> TransferResult:
+        """Pay ``amount`` from the platform balance to the connected account, once per ``reference`` (the payout).
+
+        A transfer already made for the reference is returned instead of a new one (see "Never paid twice" in the
+        module docstring). ``TransferRefused`` when Stripe refuses; retry that with ``attempt`` + 1."""
+        minor = to_minor_units(amount, currency)
+        if not reference or not account_id:
+            raise ValueError("A transfer needs an account and a reference")
+        group = _transfer_group(reference)
+        existing = self._existing_transfer(account_id=account_id, group=group, reference=reference)
+        if existing is not None:
+            if existing.amount != minor or existing.currency.upper() != currency.upper():
+                raise StripeGatewayError(
+                    gettext_noop("A transfer for %(reference)s was already made, of %(made)s %(made_currency)s, "
+                                 "not %(amount)s %(currency)s."),
+                    reference=reference, made=from_minor_units(existing.amount, existing.currency),
+                    made_currency=existing.currency.upper(), amount=amount, currency=currency.upper())
+            return self._transfer_result(existing)
+        try:
+            transfer = self.client.v1.transfers.create(
+                params={"amount": minor, "currency": currency.lower(), "destination": account_id,
+                        "description": description, "transfer_group": group,
+                        "metadata": {META_REFERENCE: reference, META_PURPOSE: "payout"}},
+                options={"idempotency_key": idempotency_key(purpose="transfer", reference=reference,
+                                                            attempt=attempt)},
+            )
+        except stripe.InvalidRequestError as error:
+            raise TransferRefused(code=error.code or "", stripe_message=error.user_message or str(error)) from error
+        except stripe.StripeError as error:
+            raise self._error(error) from error
+        return self._transfer_result(transfer)
+
+    def transfer_status(self, *, transfer_id: str) -> TransferResult:
+        """A transfer as it stands now: ``reversed`` once all of it was taken back."""
+        return self._transfer_result(self._call(self.client.v1.transfers.retrieve, transfer_id))
+
+    def _existing_transfer(self, *, account_id: str, group: str, reference: str) -> Any:
+        transfers = self._call(self.client.v1.transfers.list,
+                               params={"destination": account_id, "transfer_group": group, "limit": 100})
+        for transfer in transfers.data:
+            if _field(_field(transfer, "metadata", {}), META_REFERENCE) == reference:
+                return transfer
+        return None
+
+    @staticmethod
+    def _transfer_result(transfer: Any) -> TransferResult:
+        currency = transfer.currency.upper()
+        return TransferResult(transfer_id=transfer.id, account_id=_id(_field(transfer, "destination")),
+                              amount=from_minor_units(transfer.amount, currency), currency=currency,
+                              reference=str(_field(_field(transfer, "metadata", {}), META_REFERENCE, "")),
+                              amount_reversed=from_minor_units(_field(transfer, "amount_reversed", 0), currency),
+                              reversed=bool(_field(transfer, "reversed", False)),
+                              created=datetime.fromtimestamp(transfer.created, tz=UTC))
+
     @staticmethod
     def _result(intent: Any, currency: str) -> PaymentResult:
         status = _INTENT_STATUS.get(intent.status, PaymentStatus.OPEN)
@@ -397,6 +586,11 @@ class StripeGateway:
                              decline_code=_field(error, "decline_code", "") or _field(error, "code", ""),
                              message=_field(error, "message", ""),
                              client_secret=intent.client_secret if status == PaymentStatus.REQUIRES_ACTION else "")
+
+
+def _transfer_group(reference: str) -> str:
+    """The transfer group of a payout's transfers: how a retry finds a transfer already made for the reference."""
+    return f"csms-payout-{hashlib.sha256(reference.encode()).hexdigest()[:32]}"
 
 
 # --- Webhooks -------------------------------------------------------------------------------------------------
