@@ -152,3 +152,15 @@ def resend_reminder_task(reminder_id: int) -> bool:
     from billing.services.dunning import reminder_send_again
 
     return reminder_send_again(reminder_id=reminder_id, now=timezone.now())
+
+
+@shared_task
+def payouts_execute_task() -> int:
+    """Transfer the Stripe payouts due today (bank-file payouts wait for a person to export them)."""
+    from billing.services.payouts import payouts_execute
+
+    now = timezone.now()
+    summary = payouts_execute(today=timezone.localdate(now), now=now)
+    logger.info("payouts_execute_task: %d paid, %d failed, %d waiting for a bank file", len(summary.paid),
+                len(summary.failed), summary.waiting_for_file)
+    return len(summary.paid)

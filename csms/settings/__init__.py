@@ -167,6 +167,8 @@ CELERY_BEAT_SCHEDULE = {
     # when they are not the last day; crontab has no "last day").
     "run-statements": {"task": "billing.tasks.statement_run_task",
                        "schedule": crontab(minute=30, hour=7, day_of_month="28-31")},
+    # Stripe Connect transfers of the payouts due today, daily at 09:00.
+    "run-payouts": {"task": "billing.tasks.payouts_execute_task", "schedule": crontab(minute=0, hour=9)},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -262,6 +264,13 @@ INVOICE_NUMBER_WIDTH = 4
 INVOICE_DUE_DAYS = 10
 # Self-billing statements are numbered in each association's own series; its prefix when the run creates the series.
 STATEMENT_SERIES_PREFIX = env.str("STATEMENT_SERIES_PREFIX", default="S-")
+# The operator's client funds account that payouts in bank payment files (pain.001) are paid from.
+PAYOUT_DEBTOR = {
+    "name": env.str("PAYOUT_DEBTOR_NAME", default=""),
+    "org_number": env.str("PAYOUT_DEBTOR_ORG_NUMBER", default=""),
+    "iban": env.str("PAYOUT_DEBTOR_IBAN", default=""),
+    "bic": env.str("PAYOUT_DEBTOR_BIC", default=""),
+}
 INVOICE_BANKGIRO = env.str("INVOICE_BANKGIRO", default="")
 # Dunning: reminders 1, 2 and 3 this many days after the due date (the third blocks the buyer's tokens), and the
 # reminder fee agreed with the residents (SEK, charged once per invoice with the first reminder; the law allows at
