@@ -53,6 +53,12 @@ def _reason(acting_user: User | None, reason: str) -> str:
     return reason
 
 
+def transfer_reference(payout: Payout) -> str:
+    """The payout's reference at Stripe: its id and creation instant, stable across retries and never shared by a
+    payout of a restored or another database that reuses the id."""
+    return f"payout-{payout.pk}-{payout.created_at:%Y%m%d%H%M%S%f}"
+
+
 def _transfer(payout: Payout, now: datetime) -> bool:
     """Transfer one locked SCHEDULED Stripe payout; True when paid."""
     profile = BillingProfile.objects.filter(organization_id=payout.organization_id).first()
@@ -63,7 +69,7 @@ def _transfer(payout: Payout, now: datetime) -> bool:
                 stripe_gateway.gettext_noop("The association has no connected Stripe account."))
         result = stripe_gateway.StripeGateway.from_settings().transfer_create(
             account_id=profile.stripe_account_id, amount=payout.amount, currency=payout.currency,
-            reference=f"payout-{payout.pk}", description=f"{payout.statement.display_number}",
+            reference=transfer_reference(payout), description=f"{payout.statement.display_number}",
             attempt=payout.attempts)
     except stripe_gateway.StripeGatewayError as error:
         payout.status = Payout.Status.FAILED
