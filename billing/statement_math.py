@@ -24,6 +24,9 @@ Rules (DOMAIN.md, "Payout to the association"; the brochure's "Självfaktura" S-
       fee's VAT rate is the plan's (default 25 %): the operator always charges VAT on its service.
     - The association's sale: VAT = total × rate / (100 + rate) half-up (``vat_in``), excl. = total − VAT. A
       VAT-exempt association (small turnover) sells without VAT: its VAT is 0 and excl. = incl. = total.
+    - The board's monthly fees (parking, membership …) the residents' invoices collected are the association's sale
+      as well: added to the sale with their own VAT (the caller works it out per rate), paid out in full, and not
+      part of the base of the operator's fee. Öre rounding of the invoices goes with them (no VAT).
     - Payout = sale − fee, column by column: incl. = total − fee incl. VAT (brochure 3 778.10 − 453.40 = 3 324.70),
       excl. = sale excl. − fee excl. (3 022.48 − 362.72 = 2 659.76), VAT = sale VAT − fee VAT (755.62 − 90.68 =
       664.94). For a VAT-exempt association the payout's VAT is minus the fee's VAT: the association pays the VAT
@@ -254,7 +257,8 @@ class StatementTotals:
     fee_parts: tuple[FeePart, ...]
     fee_vat_rate: Decimal
     fee: VatSplit  # the operator's fee ("Support- och betaltjänst")
-    sale: VatSplit  # the association's sale: total.amount incl. VAT
+    board_fees: VatSplit  # the board's monthly fees (and öre rounding) collected on the residents' invoices
+    sale: VatSplit  # the association's sale: total.amount + board_fees incl. VAT
     payout: VatSplit  # sale − fee
 
     @property
@@ -295,11 +299,14 @@ def fee_parts(*, fee_plan: FeePlan, total: StatementLine, charge_points: int) ->
 def statement_totals(*, personal: Charging, public_own: Charging = NO_CHARGING,
                      public_roaming: Charging = NO_CHARGING, fee_plan: FeePlan, charge_points: int = 0,
                      roaming_share: Decimal = DEFAULT_ROAMING_SHARE, vat_exempt: bool = False,
-                     vat_rate: Decimal = DEFAULT_VAT_RATE) -> StatementTotals:
+                     vat_rate: Decimal = DEFAULT_VAT_RATE, board_fees: Decimal = ZERO,
+                     board_fees_vat: Decimal = ZERO) -> StatementTotals:
     """The figures of one month's self-billing statement; see the module docstring for the rules.
 
     ``personal``, ``public_own`` and ``public_roaming`` are sums over the period (``Charging.sum``) chosen by
-    ``fee_plan.basis``; ``vat_rate`` is the association's rate when it is not ``vat_exempt``.
+    ``fee_plan.basis``; ``vat_rate`` is the association's rate when it is not ``vat_exempt``. ``board_fees`` (incl.
+    VAT, of which ``board_fees_vat``, worked out per rate by the caller) is what the residents' invoices collected
+    for the board's monthly fees: the association's sale too, paid out in full, not part of the operator's fee base.
     """
     for name, value in (("personal", personal), ("public_own", public_own), ("public_roaming", public_roaming)):
         if not isinstance(value, Charging):
@@ -313,6 +320,7 @@ def statement_totals(*, personal: Charging, public_own: Charging = NO_CHARGING,
         raise StatementMathError(gettext_noop("The number of charge points is zero or more, not %(count)s."),
                                  count=charge_points)
     roaming_share = _percentage(roaming_share, "roaming_share")
+    board_fees, board_fees_vat = _money(board_fees, "board_fees"), _money(board_fees_vat, "board_fees_vat")
     vat_rate = ZERO if vat_exempt else _percentage(vat_rate, "vat_rate", upper_inclusive=False)
 
     with localcontext(MONEY_CONTEXT):
@@ -325,11 +333,14 @@ def statement_totals(*, personal: Charging, public_own: Charging = NO_CHARGING,
         fee = VatSplit(excl=sum((part.amount.excl for part in parts), ZERO),
                        vat=sum((part.amount.vat for part in parts), ZERO),
                        incl=sum((part.amount.incl for part in parts), ZERO))
-        sale_vat = ZERO if vat_exempt else vat_in(total.amount, vat_rate)
-        sale = VatSplit(excl=total.amount - sale_vat, vat=sale_vat, incl=total.amount)
+        fees_vat = ZERO if vat_exempt else board_fees_vat
+        fees_split = VatSplit(excl=board_fees - fees_vat, vat=fees_vat, incl=board_fees)
+        sale_vat = (ZERO if vat_exempt else vat_in(total.amount, vat_rate)) + fees_vat
+        sale = VatSplit(excl=total.amount + board_fees - sale_vat, vat=sale_vat, incl=total.amount + board_fees)
         return StatementTotals(
             basis=fee_plan.basis, vat_exempt=vat_exempt, vat_rate=vat_rate, personal=personal_line,
             public_own=public_own, public_roaming=public_roaming, roaming_share=roaming_share,
             roaming_reimbursed=reimbursed, public=public, total=total, charge_points=charge_points,
-            fee_parts=parts, fee_vat_rate=fee_plan.vat_rate, fee=fee, sale=sale, payout=sale - fee,
+            fee_parts=parts, fee_vat_rate=fee_plan.vat_rate, fee=fee, board_fees=fees_split, sale=sale,
+            payout=sale - fee,
         )

@@ -84,6 +84,7 @@ LABELS: dict[str, dict[str, str]] = {
         "public_own": "varav eget nät och direktbetalning (100 %)",
         "public_roaming": "varav roaming, {share} % av {amount}",
         "total_charging": "Total laddning",
+        "board_fees": "Föreningens månadsavgifter (inkl. öresavrundning)",
         "fee": "Support- och betaltjänst",
         "fee_per_kwh": "{rate} kr/kWh exkl. moms × {kwh} kWh = {excl} + moms {vat}",
         "fee_per_charge_point": "{count} laddpunkter × {rate} exkl. moms = {excl} + moms {vat}",
@@ -147,6 +148,7 @@ LABELS: dict[str, dict[str, str]] = {
         "public_own": "of which own network and direct payment (100%)",
         "public_roaming": "of which roaming, {share}% of {amount}",
         "total_charging": "Total charging",
+        "board_fees": "The association's monthly fees (incl. rounding)",
         "fee": "Support and payment service",
         "fee_per_kwh": "{rate} SEK/kWh excl. VAT × {kwh} kWh = {excl} + VAT {vat}",
         "fee_per_charge_point": "{count} charge points × {rate} excl. VAT = {excl} + VAT {vat}",
@@ -279,6 +281,8 @@ def _lines(document: StatementDocument, labels: dict[str, str]) -> list[Flowable
             _money(totals.roaming_reimbursed, language)])
     total_row = len(rows)
     rows.append([labels["total_charging"], kwh(totals.total), _money(totals.total.amount, language)])
+    if totals.board_fees.incl:
+        rows.append([labels["board_fees"], "", _money(totals.board_fees.incl, language)])
     fee_row = len(rows)
     rows.append([labels["fee"], "", _money(-totals.fee.incl, language)])
     for part in totals.fee_parts:

@@ -120,6 +120,7 @@ class Statement(models.Model):
     roaming_share = models.DecimalField(_("roaming share (%)"), max_digits=5, decimal_places=2)
     total_wh = models.BigIntegerField(_("total charging (Wh)"))
     total_amount = models.DecimalField(_("total charging"), max_digits=12, decimal_places=2)
+    board_fees = models.DecimalField(_("board's fees"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     fee_excl = models.DecimalField(_("fee excl. VAT"), max_digits=12, decimal_places=2)
     fee_vat = models.DecimalField(_("VAT on the fee"), max_digits=12, decimal_places=2)
     fee_incl = models.DecimalField(_("fee incl. VAT"), max_digits=12, decimal_places=2)
@@ -168,7 +169,13 @@ class StatementInvoice(models.Model):
                                 related_name="statement_rows")
     category = models.CharField(_("category"), max_length=10, choices=Category.choices)
     energy_wh = models.BigIntegerField(_("energy (Wh)"), default=0)
-    amount = models.DecimalField(_("amount incl. VAT"), max_digits=12, decimal_places=2)
+    amount = models.DecimalField(_("amount incl. VAT"), max_digits=12, decimal_places=2,
+                                 help_text=_("What the invoice asks for: its charging plus the board's fees."))
+    fees_amount = models.DecimalField(_("board's fees incl. VAT"), max_digits=12, decimal_places=2,
+                                      default=Decimal("0.00"),
+                                      help_text=_("Of the amount: the board's monthly fees and the öre rounding."))
+    fees_vat = models.DecimalField(_("VAT in the board's fees"), max_digits=12, decimal_places=2,
+                                   default=Decimal("0.00"))
     paid_on = models.DateField(_("paid"), null=True, blank=True)
 
     class Meta:

@@ -13,6 +13,7 @@ What a statement of period P (a calendar month) accounts for, for an association
 - Public sessions: stopped, priced sessions at the association's stations that no resident invoice carries and
   whose driver is not one of its residents (ad hoc, guests, roaming), up to the end of P and not on any statement
   yet (late ones are not lost). Roaming sessions (``roaming_party`` set) are paid out at the fee plan's share.
+- The board's monthly fees on those invoices (and their öre rounding): the association's too, paid out in full.
 - The operator's fee from the fee plan (billing.statement_math has the arithmetic) and the association's VAT status.
 
 Numbering. A statement is the association's own invoice, so it is numbered in the association's series
@@ -41,6 +42,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Membership, Organization
 from billing import statement_documents as docs
 from billing import statement_math
+from billing.invoice_math import vat_in
 from billing.models import (
     BillingProfile,
     Invoice,
@@ -100,10 +102,26 @@ def _paid_dates(invoice_ids: list[int], now: datetime) -> dict[int, datetime]:
     return {row["invoice_id"]: row["last"] for row in rows}
 
 
-def _session_energy(invoice_ids: list[int]) -> dict[int, int]:
-    rows = (InvoiceLine.objects.filter(invoice_id__in=invoice_ids, kind=InvoiceLine.Kind.SESSION)
-            .values("invoice_id").annotate(wh=Sum("energy_wh")))
-    return {row["invoice_id"]: row["wh"] or 0 for row in rows}
+@dataclass
+class _InvoiceSplit:
+    energy_wh: int = 0
+    fees: Decimal = _ZERO  # the board's fee lines, incl. VAT
+    fees_vat: Decimal = _ZERO
+
+
+def _invoice_splits(invoice_ids: list[int]) -> dict[int, _InvoiceSplit]:
+    """Per invoice: the energy of its session lines, and its fee lines with the VAT in them per rate."""
+    splits: dict[int, _InvoiceSplit] = {}
+    for row in (InvoiceLine.objects.filter(invoice_id__in=invoice_ids).values("invoice_id", "kind", "vat_rate")
+                .annotate(wh=Sum("energy_wh"), amount=Sum("amount"))):
+        split = splits.setdefault(row["invoice_id"], _InvoiceSplit())
+        if row["kind"] == InvoiceLine.Kind.SESSION:
+            split.energy_wh += row["wh"] or 0
+        else:
+            amount = Decimal(row["amount"]).quantize(Decimal("0.01"))
+            split.fees += amount
+            split.fees_vat += vat_in(amount, row["vat_rate"])
+    return splits
 
 
 @dataclass
@@ -129,13 +147,15 @@ def _invoice_rows(org: Organization, period: Period, basis: str, now: datetime) 
     credited = list(Invoice.objects.filter(pk__in=counted_ids - taken_back_ids, status=Invoice.Status.CREDITED)
                     .order_by("number"))
     ids = [invoice.pk for invoice in (*of_period, *earlier_unpaid, *credited)]
-    paid_dates, energy = _paid_dates(ids, now), _session_energy(ids)
+    paid_dates, splits = _paid_dates(ids, now), _invoice_splits(ids)
     rows: list[StatementInvoice] = []
 
     def add(invoice: Invoice, category: str, sign: int = 1) -> None:
         paid_at = paid_dates.get(invoice.pk)
-        rows.append(StatementInvoice(invoice=invoice, category=category, energy_wh=sign * energy.get(invoice.pk, 0),
+        split = splits.get(invoice.pk, _InvoiceSplit())
+        rows.append(StatementInvoice(invoice=invoice, category=category, energy_wh=sign * split.energy_wh,
                                      amount=sign * invoice.payable_total,
+                                     fees_amount=sign * (split.fees + invoice.rounding), fees_vat=sign * split.fees_vat,
                                      paid_on=timezone.localdate(paid_at) if paid_at else None))
 
     for invoice in of_period:
@@ -172,9 +192,14 @@ def _public_sessions(org: Organization, period: Period) -> list[StatementSession
 
 
 def _charging(rows) -> statement_math.Charging:
-    """The energy and amount of statement rows added up."""
-    return statement_math.Charging.sum(statement_math.Charging(energy_wh=row.energy_wh, amount=row.amount)
-                                       for row in rows)
+    """The energy and charging amount of statement rows added up (an invoice row's board fees left out)."""
+    return statement_math.Charging.sum(
+        statement_math.Charging(energy_wh=row.energy_wh, amount=row.amount - getattr(row, "fees_amount", _ZERO))
+        for row in rows)
+
+
+def _board_fees(rows) -> tuple[Decimal, Decimal]:
+    return (sum((row.fees_amount for row in rows), _ZERO), sum((row.fees_vat for row in rows), _ZERO))
 
 
 def _fee_plan(profile: BillingProfile) -> statement_math.FeePlan:
@@ -189,7 +214,9 @@ def _totals(profile: BillingProfile, rows: _Rows, charge_points: int) -> stateme
                if row.category in (*_COUNTED, StatementInvoice.Category.CREDITED)]
     own = [row for row in rows.sessions if row.origin == StatementSession.Origin.OWN]
     roaming = [row for row in rows.sessions if row.origin == StatementSession.Origin.ROAMING]
+    board_fees, board_fees_vat = _board_fees(counted)
     return statement_math.statement_totals(
+        board_fees=board_fees, board_fees_vat=board_fees_vat,
         personal=_charging(counted),
         public_own=_charging(own),
         public_roaming=_charging(roaming),
@@ -263,7 +290,7 @@ def _statement_one(summary: StatementRunSummary, profile: BillingProfile, period
         personal_wh=totals.personal.energy_wh, personal_amount=totals.personal.amount,
         public_wh=totals.public.energy_wh, public_amount=totals.public.amount,
         roaming_amount=totals.public_roaming.amount, roaming_share=totals.roaming_share,
-        total_wh=totals.total.energy_wh, total_amount=totals.total.amount,
+        total_wh=totals.total.energy_wh, total_amount=totals.total.amount, board_fees=totals.board_fees.incl,
         fee_excl=totals.fee.excl, fee_vat=totals.fee.vat, fee_incl=totals.fee.incl,
         payout_excl=totals.payout.excl, payout_vat=totals.payout.vat, payout_incl=totals.payout.incl,
         figures=_figures(profile, charge_points))
@@ -315,7 +342,9 @@ def _stored_totals(statement: Statement) -> statement_math.StatementTotals:
     invoices = [row for row in statement.invoices.all()
                 if row.category in (*_COUNTED, StatementInvoice.Category.CREDITED)]
     sessions = list(statement.sessions.all())
+    board_fees, board_fees_vat = _board_fees(invoices)
     totals = statement_math.statement_totals(
+        board_fees=board_fees, board_fees_vat=board_fees_vat,
         personal=_charging(invoices),
         public_own=_charging(row for row in sessions if row.origin == StatementSession.Origin.OWN),
         public_roaming=_charging(row for row in sessions if row.origin == StatementSession.Origin.ROAMING),

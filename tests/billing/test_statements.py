@@ -296,3 +296,28 @@ def test_parallel_runs_make_one_statement_each_with_gapless_numbers(brf, station
     assert errors == []
     assert sorted(Statement.objects.values_list("number", flat=True)) == [1, 2]
     assert StatementSession.objects.count() == 1
+
+
+def test_the_boards_monthly_fees_are_paid_out_in_full_outside_the_operators_fee(brf, stations):
+    from billing.models import RecurringFee
+
+    RecurringFee.objects.create(organization=brf, name="Parkering", amount=D("300.00"), vat_rate=D("25"))
+    RecurringFee.objects.create(organization=brf, name="Medlemsavgift", amount=D("50.00"), vat_rate=D("0"))
+    anna = resident(brf, "Anna")
+    session(stations["resident"], energy_wh=25_000, user=anna)  # 100.00
+    invoice_run(period=(2026, 3), now=INVOICE_RUN)
+    invoice = Invoice.objects.get()
+    assert invoice.total == D("450.00")
+    payment_record(invoice=invoice, channel="bankgiro", amount=D("450.00"), currency="SEK", paid_at=PAID_IN_APRIL,
+                   external_id="bg-1")
+    FeePlan.objects.filter(profiles__organization=brf).update(per_kwh=0, percentage=D("10"))
+    statement_run(period=(2026, 3), now=STATEMENT_RUN)
+    statement = Statement.objects.get()
+    assert (statement.personal_wh, statement.personal_amount, statement.board_fees) == (
+        25_000, D("100.00"), D("350.00"))
+    assert statement.fee_incl == D("10.00")  # 10 % of the charging only
+    assert statement.payout_incl == D("440.00")
+    # VAT: 20.00 in the charging, 60.00 in the parking fee, none in the membership fee; 2.00 in the fee.
+    assert statement.payout_vat == D("20.00") + D("60.00") - D("2.00")
+    text = pdf_text(render(statement_document(statement)))
+    assert "350,00" in text
