@@ -1259,3 +1259,6 @@ class ReminderAdmin(TenantScopedAdmin):
     @admin.display(description=gettext_lazy("tokens blocked"), boolean=True)
     def blocked(self, reminder):
         return reminder.level == 3 and reminder.unblocked_at is None
+
+
+from billing import admin_payouts  # noqa: E402,F401

@@ -39,7 +39,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.models import Membership, Organization
+from accounts.models import Membership, Organization, User
+from accounts.services.audit import record
 from billing import statement_documents as docs
 from billing import statement_math
 from billing.invoice_math import vat_in
@@ -419,6 +420,21 @@ def statement_send(*, statement_id: int, now: datetime) -> bool:
     message.send()
     Statement.objects.filter(pk=statement.pk).update(sent_at=now)
     return True
+
+
+@transaction.atomic
+def statement_resend(*, statement: Statement, acting_user: User, reason: str) -> None:
+    """E-mail an issued statement again (audited); the send is queued after commit."""
+    reason = (reason or "").strip()
+    if acting_user is None or not reason:
+        raise StatementError(_("Give a reason for sending the statement again."))
+    statement = Statement.objects.select_for_update().select_related("series").get(pk=statement.pk)
+    if statement.status != Statement.Status.ISSUED:
+        raise StatementError(_("Statement %(number)s is cancelled.") % {"number": statement.display_number})
+    record(action="statement.resend", target=statement, acting_user=acting_user, reason=reason,
+           organization=statement.organization)
+    statement_id = statement.pk
+    transaction.on_commit(lambda: _queue_send(statement_id), robust=True)
 
 
 def previous_period(today: date) -> tuple[int, int]:

@@ -321,3 +321,28 @@ def test_the_boards_monthly_fees_are_paid_out_in_full_outside_the_operators_fee(
     assert statement.payout_vat == D("20.00") + D("60.00") - D("2.00")
     text = pdf_text(render(statement_document(statement)))
     assert "350,00" in text
+
+
+def test_support_sends_a_statement_again_from_the_admin_with_a_reason(brf, stations, client,
+                                                                      django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from accounts.models import AuditLogEntry, Membership, Organization
+
+    brochure_month(brf, stations)
+    statement_run(period=(2026, 3), now=STATEMENT_RUN)
+    statement = Statement.objects.get()
+    staff = MembershipFactory(organization=Organization.objects.get(slug="rego"),
+                              role=Membership.Role.OPERATOR_SUPPORT, user=UserFactory(is_staff=True)).user
+    client.force_login(staff)
+    url = reverse("admin:billing_statement_changelist")
+    data = {"action": "resend_statements", "_selected_action": [statement.pk]}
+    assert client.post(url, data).status_code == 200  # asks for the reason
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {**data, "apply": "1", "reason": "The board lost the e-mail"})
+    assert response.status_code == 302
+    entry = AuditLogEntry.objects.get(action="statement.resend")
+    assert (entry.actor, entry.reason) == (staff, "The board lost the e-mail")
+    (message,) = mail.outbox
+    assert message.to == ["styrelsen@solrosen.se"]
+    assert message.attachments[0][0] == "S-1.pdf"
