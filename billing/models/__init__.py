@@ -19,6 +19,7 @@ from billing.models.payments import (
 )
 from billing.models.payouts import (
     BillingProfile,
+    CommissionStatement,
     FeePlan,
     Payout,
     PayoutBasis,
@@ -31,6 +32,7 @@ from billing.models.tariffs import SessionCost, SpotPrice, SpotPriceGap, Tariff,
 
 __all__ = [
     "BillingProfile",
+    "CommissionStatement",
     "FeePlan",
     "Payout",
     "PayoutBasis",

@@ -62,7 +62,7 @@ class FeePlan(models.Model):
 
 
 class BillingProfile(models.Model):
-    """How an association is paid out: its fee plan and where the money goes."""
+    """How an organization is paid out: an association's fee plan, a reseller's commission, where the money goes."""
 
     class Method(models.TextChoices):
         STRIPE = "stripe", _("Stripe Connect transfer")
@@ -70,8 +70,13 @@ class BillingProfile(models.Model):
 
     organization = models.OneToOneField(Organization, verbose_name=_("organization"), on_delete=models.PROTECT,
                                         related_name="billing_profile")
-    fee_plan = models.ForeignKey(FeePlan, verbose_name=_("fee plan"), on_delete=models.PROTECT,
-                                 related_name="profiles")
+    fee_plan = models.ForeignKey(FeePlan, verbose_name=_("fee plan"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="profiles",
+                                 help_text=_("Associations and companies with stations; empty for a reseller."))
+    commission_rate = models.DecimalField(_("commission (%)"), max_digits=5, decimal_places=2, default=Decimal(2),
+                                          validators=_PERCENT,
+                                          help_text=_("A reseller's share of its sub-organizations' charging "
+                                                      "revenue excl. VAT."))
     payout_method = models.CharField(_("payout method"), max_length=10, choices=Method.choices,
                                      default=Method.BANK_FILE)
     stripe_account_id = models.CharField(_("Stripe connected account"), max_length=255, blank=True)
@@ -129,6 +134,8 @@ class Statement(models.Model):
     payout_incl = models.DecimalField(_("payout incl. VAT"), max_digits=12, decimal_places=2)
     figures = models.JSONField(_("figures"), default=dict,
                                help_text=_("The fee plan and every figure as issued, for the document."))
+    commission = models.ForeignKey("CommissionStatement", verbose_name=_("counted in commission statement"),
+                                   null=True, blank=True, on_delete=models.PROTECT, related_name="statements")
     pdf = models.FileField(_("PDF"), upload_to="statements/%Y/%m/", null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -218,6 +225,57 @@ class StatementSession(models.Model):
         return f"{self.session_id} ({self.get_origin_display()})"
 
 
+class CommissionStatement(models.Model):
+    """A reseller's monthly commission: a self-billing invoice from the reseller to the operator, numbered in the
+    reseller's own series, on its sub-organizations' charging revenue excl. VAT (from their statements, each
+    counted once)."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("issued")
+        CANCELLED = "cancelled", _("cancelled")
+
+    reseller = models.ForeignKey(Organization, verbose_name=_("reseller"), on_delete=models.PROTECT,
+                                 related_name="commission_statements")
+    series = models.ForeignKey(InvoiceSeries, verbose_name=_("series"), on_delete=models.PROTECT,
+                               related_name="commission_statements")
+    number = models.PositiveIntegerField(_("number"))
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    issue_date = models.DateField(_("issue date"))
+    payout_date = models.DateField(_("payout date"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
+    rate = models.DecimalField(_("commission (%)"), max_digits=5, decimal_places=2)
+    vat_exempt = models.BooleanField(_("reseller exempt from VAT"), default=False)
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES,
+                                default=settings.DEFAULT_CURRENCY)
+    revenue_excl = models.DecimalField(_("sub-organizations' charging revenue excl. VAT"), max_digits=14,
+                                       decimal_places=2)
+    commission_excl = models.DecimalField(_("commission excl. VAT"), max_digits=12, decimal_places=2)
+    commission_vat = models.DecimalField(_("VAT"), max_digits=12, decimal_places=2)
+    commission_incl = models.DecimalField(_("commission incl. VAT"), max_digits=12, decimal_places=2)
+    figures = models.JSONField(_("figures"), default=dict, help_text=_("The revenue per sub-organization."))
+    pdf = models.FileField(_("PDF"), upload_to="commissions/%Y/%m/", null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("commission statement")
+        verbose_name_plural = _("commission statements")
+        ordering = ["-period_start", "reseller__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "number"], name="commission_number_unique_per_series"),
+            models.UniqueConstraint(fields=["reseller", "period_start"], condition=Q(status="issued"),
+                                    name="commission_one_per_reseller_and_month"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.series.prefix}{self.number}"
+
+
 class PayoutFile(models.Model):
     """A bank payment file (ISO 20022 pain.001) exported for payouts a person executes in the bank."""
 
@@ -240,8 +298,9 @@ class PayoutFile(models.Model):
 
 
 class Payout(models.Model):
-    """The money of one statement on its way to the association. Never paid twice: one per statement, a Stripe
-    transfer made with the payout's own idempotency key, a bank file row only from SCHEDULED."""
+    """The money of one statement (or a reseller's commission statement) on its way to the organization. Never paid
+    twice: one per document, a Stripe transfer made with the payout's own reference, a bank file row only from
+    SCHEDULED."""
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", _("scheduled")
@@ -251,8 +310,10 @@ class Payout(models.Model):
         OWED = "owed", _("owed by the association")
         CANCELLED = "cancelled", _("cancelled")
 
-    statement = models.OneToOneField(Statement, verbose_name=_("statement"), on_delete=models.PROTECT,
-                                     related_name="payout")
+    statement = models.OneToOneField(Statement, verbose_name=_("statement"), null=True, blank=True,
+                                     on_delete=models.PROTECT, related_name="payout")
+    commission = models.OneToOneField(CommissionStatement, verbose_name=_("commission statement"), null=True,
+                                      blank=True, on_delete=models.PROTECT, related_name="payout")
     organization = models.ForeignKey(Organization, verbose_name=_("association"), on_delete=models.PROTECT,
                                      related_name="payouts")
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -275,9 +336,17 @@ class Payout(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0) | Q(status__in=["owed", "cancelled"]),
                                    name="payout_positive_unless_owed"),
+            models.CheckConstraint(condition=Q(statement__isnull=False, commission__isnull=True)
+                                   | Q(statement__isnull=True, commission__isnull=False),
+                                   name="payout_of_one_document"),
             models.UniqueConstraint(fields=["stripe_transfer_id"], condition=~Q(stripe_transfer_id=""),
                                     name="payout_stripe_transfer_once"),
         ]
 
     def __str__(self) -> str:
         return f"{self.organization}: {self.amount} {self.currency} ({self.get_status_display()})"
+
+    @property
+    def document(self) -> "Statement | CommissionStatement":
+        """The statement or commission statement this payout pays."""
+        return self.statement if self.statement_id else self.commission

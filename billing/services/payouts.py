@@ -35,6 +35,9 @@ from billing.models import BillingProfile, Payout, PayoutFile
 logger = logging.getLogger(__name__)
 
 
+_DOCUMENT = ("statement__series", "commission__series", "organization")
+
+
 class PayoutError(ValueError):
     """A payout action that cannot be done; the message is translated and meant for the user."""
 
@@ -69,7 +72,7 @@ def _transfer(payout: Payout, now: datetime) -> bool:
                 stripe_gateway.gettext_noop("The association has no connected Stripe account."))
         result = stripe_gateway.StripeGateway.from_settings().transfer_create(
             account_id=profile.stripe_account_id, amount=payout.amount, currency=payout.currency,
-            reference=transfer_reference(payout), description=f"{payout.statement.display_number}",
+            reference=transfer_reference(payout), description=payout.document.display_number,
             attempt=payout.attempts)
     except stripe_gateway.StripeGatewayError as error:
         payout.status = Payout.Status.FAILED
@@ -98,7 +101,7 @@ def payouts_execute(*, today: date, now: datetime) -> PayoutRunSummary:
     for payout_id in due.filter(method=BillingProfile.Method.STRIPE).order_by("due_date", "pk").values_list(
             "pk", flat=True):
         with transaction.atomic():
-            payout = (Payout.objects.select_for_update().select_related("statement__series", "organization")
+            payout = (Payout.objects.select_for_update().select_related(*_DOCUMENT)
                       .get(pk=payout_id))
             if payout.status != Payout.Status.SCHEDULED:
                 continue  # a parallel run got there first
@@ -110,7 +113,7 @@ def payouts_execute(*, today: date, now: datetime) -> PayoutRunSummary:
 def payout_retry(*, payout: Payout, acting_user: User, reason: str, now: datetime) -> Payout:
     """Schedule a FAILED payout again and, when it is due and goes through Stripe, try it now (audited)."""
     reason = _reason(acting_user, reason)
-    payout = Payout.objects.select_for_update().select_related("statement__series", "organization").get(pk=payout.pk)
+    payout = Payout.objects.select_for_update().select_related(*_DOCUMENT).get(pk=payout.pk)
     if payout.status != Payout.Status.FAILED:
         raise PayoutError(_("Payout %(payout)s is %(status)s; only a failed payout is retried.")
                           % {"payout": payout.pk, "status": payout.get_status_display()})
@@ -125,6 +128,12 @@ def payout_retry(*, payout: Payout, acting_user: User, reason: str, now: datetim
            organization=payout.organization,
            changes={"status": (Payout.Status.FAILED, payout.status), "attempts": (None, payout.attempts)})
     return payout
+
+
+def _remittance(payout: Payout) -> str:
+    document = payout.document
+    reference = getattr(document, "payout_reference", "")
+    return f"{document.display_number} {reference}".strip()[:140]
 
 
 def _creditor_account(profile: BillingProfile, organization: Organization) -> payment_file.CreditorAccount:
@@ -146,7 +155,7 @@ def payout_file_create(*, payouts: list[Payout], execution_date: date, acting_us
     reason = _reason(acting_user, reason)
     if not payouts:
         raise PayoutError(_("Choose the payouts to put in the file."))
-    locked = list(Payout.objects.select_for_update().select_related("statement__series", "organization")
+    locked = list(Payout.objects.select_for_update().select_related(*_DOCUMENT)
                   .filter(pk__in=[payout.pk for payout in payouts]).order_by("pk"))
     transfers = []
     for payout in locked:
@@ -160,7 +169,7 @@ def payout_file_create(*, payouts: list[Payout], execution_date: date, acting_us
                 end_to_end_id=f"PAYOUT-{payout.pk}", amount=payout.amount,
                 creditor_name=payout.organization.name,
                 creditor_account=_creditor_account(profile, payout.organization),
-                remittance_text=f"{payout.statement.display_number} {payout.statement.payout_reference}".strip()[:140]))
+                remittance_text=_remittance(payout)))
         except payment_file.PaymentFileError as error:
             raise PayoutError(_(error.template) % error.params) from None
     debtor_settings = settings.PAYOUT_DEBTOR

@@ -226,7 +226,9 @@ def _totals(profile: BillingProfile, rows: _Rows, charge_points: int) -> stateme
 
 
 def _organizations(organization: Organization | None) -> list[BillingProfile]:
-    profiles = BillingProfile.objects.select_related("organization", "fee_plan").filter(organization__is_active=True)
+    # Profiles without a fee plan are resellers': they get commission statements (billing.services.commissions).
+    profiles = BillingProfile.objects.select_related("organization", "fee_plan").filter(organization__is_active=True,
+                                                                                       fee_plan__isnull=False)
     if organization is not None:
         profiles = profiles.filter(organization=organization)
     return list(profiles.order_by("organization__name", "pk"))
@@ -243,8 +245,9 @@ def statement_run(*, period: tuple[int, int], organization: Organization | None 
     if the_period.ends_at > now:
         raise StatementError(_("The period %(start)s – %(end)s has not ended yet.")
                              % {"start": the_period.start, "end": the_period.end})
-    if organization is not None and not BillingProfile.objects.filter(organization=organization).exists():
-        raise StatementError(_("%(organization)s has no billing profile (fee plan and payout details).")
+    if organization is not None and not BillingProfile.objects.filter(organization=organization,
+                                                                      fee_plan__isnull=False).exists():
+        raise StatementError(_("%(organization)s has no billing profile with a fee plan.")
                              % {"organization": organization})
     summary = StatementRunSummary(period=the_period, dry_run=dry_run)
     profiles = _organizations(organization)

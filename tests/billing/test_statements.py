@@ -243,7 +243,7 @@ def test_a_second_run_makes_nothing_and_a_dry_run_writes_nothing(brf, stations):
 def test_the_period_must_have_ended_and_the_organization_needs_a_profile(brf):
     with pytest.raises(StatementError, match="not ended"):
         statement_run(period=(2026, 4), now=STATEMENT_RUN)
-    with pytest.raises(StatementError, match="billing profile"):
+    with pytest.raises(StatementError, match="billing profile with a fee plan"):
         statement_run(period=(2026, 3), organization=OrganizationFactory(), now=STATEMENT_RUN)
 
 
