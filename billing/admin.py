@@ -1261,4 +1261,4 @@ class ReminderAdmin(TenantScopedAdmin):
         return reminder.level == 3 and reminder.unblocked_at is None
 
 
-from billing import admin_payouts  # noqa: E402,F401
+from billing import admin_commissions, admin_payouts  # noqa: E402,F401

@@ -164,3 +164,49 @@ def payouts_execute_task() -> int:
     logger.info("payouts_execute_task: %d paid, %d failed, %d waiting for a bank file", len(summary.paid),
                 len(summary.failed), summary.waiting_for_file)
     return len(summary.paid)
+
+
+@shared_task
+def subscription_run_task(quarter: str | None = None) -> int:
+    """Invoice the platform subscription of ``quarter`` ("YYYY-Qn"; default the quarter before today's). Returns
+    how many invoices were created."""
+    from billing.services.subscriptions import previous_quarter, subscription_run
+
+    now = timezone.now()
+    if quarter:
+        year, number = (int(part) for part in quarter.upper().split("-Q"))
+    else:
+        year, number = previous_quarter(timezone.localdate(now))
+    summary = subscription_run(quarter=(year, number), now=now)
+    logger.info("subscription_run_task %d-Q%d: %d invoices, %d already invoiced", year, number,
+                len(summary.invoices), summary.already_invoiced)
+    return len(summary.invoices)
+
+
+@shared_task
+def commission_run_task(period: str | None = None) -> int:
+    """Resellers' commission statements of ``period`` ("YYYY-MM"); without one, on the last day of a month, of the
+    month before it (after that month's self-billing statements). Returns how many were made."""
+    from billing.services.commissions import commission_run
+    from billing.services.statements import is_last_day_of_month, previous_period
+
+    now = timezone.now()
+    if period:
+        year, month = (int(part) for part in period.split("-"))
+    else:
+        today = timezone.localdate(now)
+        if not is_last_day_of_month(today):
+            return 0
+        year, month = previous_period(today)
+    summary = commission_run(period=(year, month), now=now)
+    logger.info("commission_run_task %04d-%02d: %d commission statements, %d already made", year, month,
+                len(summary.commissions), summary.already_done)
+    return len(summary.commissions)
+
+
+@shared_task
+def send_commission_task(commission_id: int) -> bool:
+    """Render and e-mail a commission statement to the reseller (queued after the commit that made it)."""
+    from billing.services.commissions import commission_send
+
+    return commission_send(commission_id=commission_id, now=timezone.now())

@@ -167,6 +167,12 @@ CELERY_BEAT_SCHEDULE = {
     # when they are not the last day; crontab has no "last day").
     "run-statements": {"task": "billing.tasks.statement_run_task",
                        "schedule": crontab(minute=30, hour=7, day_of_month="28-31")},
+    # Resellers' commission statements of the month before, an hour after its self-billing statements.
+    "run-commissions": {"task": "billing.tasks.commission_run_task",
+                        "schedule": crontab(minute=30, hour=8, day_of_month="28-31")},
+    # Platform subscription invoices of the quarter before, on the first day of each quarter at 06:30.
+    "run-subscriptions": {"task": "billing.tasks.subscription_run_task",
+                          "schedule": crontab(minute=30, hour=6, day_of_month=1, month_of_year="1,4,7,10")},
     # Stripe Connect transfers of the payouts due today, daily at 09:00.
     "run-payouts": {"task": "billing.tasks.payouts_execute_task", "schedule": crontab(minute=0, hour=9)},
 }
@@ -262,6 +268,8 @@ INVOICE_SELLER_SLUG = env.str("INVOICE_SELLER_SLUG", default="")
 INVOICE_SERIES_PREFIX = env.str("INVOICE_SERIES_PREFIX", default="1")
 INVOICE_NUMBER_WIDTH = 4
 INVOICE_DUE_DAYS = 10
+# Platform subscription invoices to organizations (quarterly, in arrears) are due this many days after issue.
+SUBSCRIPTION_DUE_DAYS = env.int("SUBSCRIPTION_DUE_DAYS", default=30)
 # Self-billing statements are numbered in each association's own series; its prefix when the run creates the series.
 STATEMENT_SERIES_PREFIX = env.str("STATEMENT_SERIES_PREFIX", default="S-")
 # The operator's client funds account that payouts in bank payment files (pain.001) are paid from.
