@@ -7,9 +7,10 @@ a SQLite file in a temporary directory, or, when DATABASE_URL names a PostgreSQL
 ``<name>_invoice_bench`` on it that is created and dropped here — fills it with bulk_create (an operator, 50
 associations, residents with memberships, stopped sessions in March 2026 with their SessionCost rows, a recurring
 fee for every fifth association), then times ``invoice_run`` for the period and prints wall time, invoices/s, peak
-RSS of the process (ru_maxrss, which includes the seeding) and the number of SQL statements.
+RSS of the process (ru_maxrss, which includes the seeding) and the number of SQL statements that went through
+Django's cursor (on PostgreSQL the run's COPY of each batch's invoice lines, one per batch, is not among them).
 
-E-mails: the run queues one send task per invoice after each commit. Celery is pointed at an in-memory broker
+E-mails: the run queues one send task per invoice after its batch commits. Celery is pointed at an in-memory broker
 with eager execution off, so queuing costs a message in a Python list and no PDF is rendered or sent.
 """
 

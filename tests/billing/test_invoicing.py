@@ -13,6 +13,7 @@ from django.db import connection, connections
 from accounts.models import AuditLogEntry, Membership
 from billing.models import Invoice, InvoiceLine, InvoiceSeries, RecurringFee
 from billing.ocr import is_valid_ocr
+from billing.services import invoicing
 from billing.services.invoicing import InvoiceError, invoice_credit, invoice_run
 from billing.services.session_pricing import session_price
 from billing.services.tariffs import tariff_assign, tariff_create
@@ -196,3 +197,71 @@ def test_parallel_runs_create_no_duplicate_and_no_gap(world):
     assert errors == []
     assert sorted(Invoice.objects.values_list("number", flat=True)) == list(range(1, 7))
     assert InvoiceLine.objects.count() == 6
+
+
+def test_a_run_in_several_batches_numbers_in_order_and_stores_every_line_field(world, monkeypatch,
+                                                                              django_capture_on_commit_callbacks):
+    monkeypatch.setattr(invoicing, "RUN_BATCH", 2)
+    fee = RecurringFee.objects.create(organization=world["brf"], name="Parkering", amount=D("350.00"))
+    residents = [world["resident"]]
+    for index in range(4):
+        residents.append(UserFactory(email=f"granne{index}@example.com", language="en" if index == 1 else "sv"))
+        MembershipFactory(user=residents[-1], organization=world["brf"])
+    sessions = {user.pk: priced_session(world, started_at=MARCH + timedelta(hours=index), energy_wh=1000 * (index + 1),
+                                        user=user)
+                for index, user in enumerate(residents) if index != 2}  # the third resident only pays the fee
+    ordered = sorted(user.pk for user in residents)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        summary = invoice_run(period=(2026, 3), now=RUN_AT)
+    assert len(callbacks) == 5  # one e-mail task per invoice, queued after its batch commits
+    assert [item.buyer_id for item in summary.invoices] == ordered
+    assert [item.number for item in summary.invoices] == [f"1000{n}" for n in range(1, 6)]
+    assert InvoiceSeries.objects.get().next_number == 6
+    for invoice in Invoice.objects.select_related("buyer"):
+        assert invoice.language == ("en" if invoice.buyer.language == "en" else "sv")
+        assert is_valid_ocr(invoice.ocr)
+        assert invoice.total == sum(line.amount for line in invoice.lines.all())
+        fee_line = invoice.lines.get(kind=InvoiceLine.Kind.FEE)
+        assert (fee_line.fee, fee_line.fee_period, fee_line.amount, fee_line.quantity, fee_line.started_at) == (
+            fee, date(2026, 3, 1), D("350.00"), D("1.000"), None)
+        assert fee_line.position == invoice.lines.count()
+        session = sessions.get(invoice.buyer_id)
+        if session is not None:
+            line = invoice.lines.get(kind=InvoiceLine.Kind.SESSION)
+            assert (line.session, line.started_at, line.energy_wh, line.fee_period, line.on_credit_note) == (
+                session, session.started_at, session.energy_wh, None, False)
+            assert (line.quantity, line.unit, line.amount) == (D(session.energy_wh) / 1000, "kWh",
+                                                               session.cost.total_incl_vat)
+            assert line.description.endswith(str(world["station"]))
+            assert line.buyer_id == invoice.buyer_id
+
+
+def test_the_run_stores_every_field_of_an_invoice_line():
+    # The run inserts lines without the ORM; a field added to InvoiceLine must be added to the run's insert too.
+    fields = {field.name for field in InvoiceLine._meta.concrete_fields if not field.primary_key}
+    assert set(invoicing._RUN_LINE_FIELDS) == fields
+    assert len(invoicing._RUN_LINE_FIELDS) == len(fields)
+
+
+def test_a_batch_looks_again_under_the_lock_and_skips_buyers_another_run_invoiced(world, monkeypatch):
+    other = UserFactory()
+    MembershipFactory(user=other, organization=world["brf"])
+    priced_session(world, started_at=MARCH, energy_wh=2000)
+    priced_session(world, started_at=MARCH, energy_wh=3000, user=other)
+    plan_batch = invoicing._plan_batch
+    other_run = []
+
+    def plan_then_let_another_run_issue(*args, **kwargs):
+        plans = plan_batch(*args, **kwargs)
+        monkeypatch.setattr(invoicing, "_plan_batch", plan_batch)
+        # The other run gets the series lock between this run's read and its lock.
+        other_run.append(invoice_run(period=(2026, 3), now=RUN_AT))
+        return plans
+
+    monkeypatch.setattr(invoicing, "_plan_batch", plan_then_let_another_run_issue)
+    summary = invoice_run(period=(2026, 3), now=RUN_AT)
+    assert [run.created for run in other_run] == [2]
+    assert (summary.created, summary.already_invoiced) == (0, 2)
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [1, 2]
+    assert InvoiceSeries.objects.get().next_number == 3
+    assert InvoiceLine.objects.count() == 2
