@@ -826,9 +826,9 @@ class InvoiceAdmin(AuditedAdmin):
     Operator staff also record a manual payment and unblock the tags dunning blocked (a payment plan was agreed);
     board admins may e-mail the newest reminder again. Each action asks why and is audited by its service."""
 
-    list_display = ["__str__", "kind", "status", "buyer", "organization", "period_start", "issue_date", "due_date",
-                    "total", "sent_at", "reminder_level"]
-    list_filter = ["status", "kind", OverdueFilter, ("organization", admin.RelatedOnlyFieldListFilter),
+    list_display = ["__str__", "kind", "purpose", "status", "buyer", "organization", "period_start", "issue_date",
+                    "due_date", "total", "sent_at", "reminder_level"]
+    list_filter = ["status", "kind", "purpose", OverdueFilter, ("organization", admin.RelatedOnlyFieldListFilter),
                    PeriodFilter]
     search_fields = ["=number", "ocr", "buyer__email", "buyer__last_name"]
     list_select_related = ["series", "buyer", "organization"]

@@ -34,6 +34,7 @@ from billing.models import (
     Statement,
     StatementInvoice,
     StatementSession,
+    SubscriptionPlan,
 )
 from billing.selectors import format_amount
 from billing.services import payouts as payout_services
@@ -72,16 +73,31 @@ class FeePlanAdmin(AuditedAdmin):
         return self.operator_only(request) and super().has_delete_permission(request, obj)
 
 
+@admin.register(SubscriptionPlan)
+class SubscriptionPlanAdmin(FeePlanAdmin):
+    """The platform's subscription plans (price per charge point and month). Operator staff only; a plan in use is
+    never deleted."""
+
+    list_display = ["name", "monthly_per_charge_point", "vat_rate"]
+    list_filter = []
+
+    def get_queryset(self, request):
+        if not is_operator_staff(request.user):
+            return SubscriptionPlan.objects.none()
+        return admin.ModelAdmin.get_queryset(self, request)
+
+
 @admin.register(BillingProfile)
 class BillingProfileAdmin(AuditedAdmin):
     """How each association is paid out. Operator staff add and change; a board member may look at their own."""
 
-    list_display = ["organization", "fee_plan", "payout_method", "stripe_payouts_enabled", "updated_at"]
-    list_filter = ["payout_method", "fee_plan"]
+    list_display = ["organization", "fee_plan", "subscription_plan", "payout_method", "stripe_payouts_enabled",
+                    "updated_at"]
+    list_filter = ["payout_method", "fee_plan", "subscription_plan"]
     search_fields = ["organization__name"]
-    list_select_related = ["organization", "fee_plan"]
-    fields = ["organization", "fee_plan", "payout_method", "stripe_account_id", "stripe_payouts_enabled",
-              "clearing_number", "account_number", "iban", "updated_at"]
+    list_select_related = ["organization", "fee_plan", "subscription_plan"]
+    fields = ["organization", "fee_plan", "commission_rate", "subscription_plan", "payout_method",
+              "stripe_account_id", "stripe_payouts_enabled", "clearing_number", "account_number", "iban", "updated_at"]
     readonly_fields = ["stripe_payouts_enabled", "updated_at"]
 
     def get_readonly_fields(self, request, obj=None):

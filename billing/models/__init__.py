@@ -27,6 +27,7 @@ from billing.models.payouts import (
     Statement,
     StatementInvoice,
     StatementSession,
+    SubscriptionPlan,
 )
 from billing.models.tariffs import SessionCost, SpotPrice, SpotPriceGap, Tariff, TariffAssignment, TariffRevision
 
@@ -40,6 +41,7 @@ __all__ = [
     "Statement",
     "StatementInvoice",
     "StatementSession",
+    "SubscriptionPlan",
     "CURRENCY_CHOICES",
     "UNIT_PRICE",
     "Invoice",

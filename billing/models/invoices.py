@@ -44,8 +44,14 @@ class InvoiceSeries(models.Model):
 
 
 class Invoice(models.Model):
-    """A resident invoice or credit note. ``number`` is set when it is issued; after that nothing changes but its
-    status, its PDF and when it was sent."""
+    """An invoice or credit note from the operator: to a resident for charging and the board's fees (``buyer`` the
+    resident, ``organization`` the association whose claim it is), or to an organization for the platform
+    subscription (``buyer`` empty, ``organization`` the buyer). ``number`` is set when it is issued; after that
+    nothing changes but its status, its PDF and when it was sent."""
+
+    class Purpose(models.TextChoices):
+        RESIDENT = "resident", _("charging and fees (resident)")
+        SUBSCRIPTION = "subscription", _("platform subscription")
 
     class Kind(models.TextChoices):
         INVOICE = "invoice", _("Invoice")
@@ -64,8 +70,10 @@ class Invoice(models.Model):
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.INVOICE)
     credits = models.ForeignKey("self", verbose_name=_("credits invoice"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="credit_notes")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("buyer"), on_delete=models.PROTECT,
-                              related_name="invoices")
+    purpose = models.CharField(_("purpose"), max_length=12, choices=Purpose.choices, default=Purpose.RESIDENT)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("buyer"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="invoices",
+                              help_text=_("The resident; empty on an organization's subscription invoice."))
     organization = models.ForeignKey(Organization, verbose_name=_("association"), on_delete=models.PROTECT,
                                      related_name="resident_invoices")
     period_start = models.DateField(_("period start"))
@@ -97,6 +105,12 @@ class Invoice(models.Model):
             # One invoice per resident per association per period; later sessions go on a later period's invoice.
             models.UniqueConstraint(fields=["buyer", "organization", "period_start"], condition=Q(kind="invoice"),
                                     name="invoice_one_per_resident_period"),
+            models.UniqueConstraint(fields=["organization", "period_start"],
+                                    condition=Q(kind="invoice", purpose="subscription"),
+                                    name="invoice_one_subscription_per_period"),
+            models.CheckConstraint(condition=Q(purpose="resident", buyer__isnull=False)
+                                   | Q(purpose="subscription", buyer__isnull=True),
+                                   name="invoice_buyer_fits_purpose"),
             models.CheckConstraint(condition=Q(kind="invoice", credits__isnull=True)
                                    | Q(kind="credit_note", credits__isnull=False),
                                    name="invoice_credit_note_credits_one"),
@@ -123,29 +137,45 @@ class Invoice(models.Model):
         return self.total + self.rounding
 
     @property
+    def is_subscription(self) -> bool:
+        return self.purpose == self.Purpose.SUBSCRIPTION
+
+    @property
+    def recipient_email(self) -> str:
+        """Where the invoice and its reminders are e-mailed: the resident, or the organization's billing address."""
+        if self.buyer_id is not None:
+            return self.buyer.email or ""
+        return self.organization.billing_email or self.organization.contact_email
+
+    @property
+    def recipient_name(self) -> str:
+        return str(self.buyer) if self.buyer_id is not None else self.organization.name
+
+    @property
     def is_issued(self) -> bool:
         return self.status != self.Status.DRAFT
 
 
 class InvoiceLine(models.Model):
-    """One line of an invoice: a priced charging session or a recurring fee. A session is invoiced once (on at most
-    one line outside credit notes); a fee once per resident per period. ``on_credit_note``, ``buyer`` and
-    ``fee_period`` repeat the invoice's facts so the database can enforce both."""
+    """One line of an invoice: a priced charging session, a recurring fee, or the platform subscription. A session
+    is invoiced once (on at most one line outside credit notes); a fee once per resident per period.
+    ``on_credit_note``, ``buyer`` and ``fee_period`` repeat the invoice's facts so the database can enforce both."""
 
     class Kind(models.TextChoices):
         SESSION = "session", _("Charging session")
         FEE = "fee", _("Fee")
+        SUBSCRIPTION = "subscription", _("Platform subscription")
 
     invoice = models.ForeignKey(Invoice, verbose_name=_("invoice"), on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField(_("position"), default=0)
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     session = models.ForeignKey(ChargingSession, verbose_name=_("session"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="invoice_lines")
     fee = models.ForeignKey("RecurringFee", verbose_name=_("fee"), null=True, blank=True, on_delete=models.PROTECT,
                             related_name="invoice_lines")
     on_credit_note = models.BooleanField(_("on a credit note"), default=False, editable=False)
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("buyer"), on_delete=models.PROTECT,
-                              related_name="+", editable=False)
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("buyer"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="+", editable=False)
     fee_period = models.DateField(_("fee period"), null=True, blank=True, editable=False)
     description = models.CharField(_("description"), max_length=200)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
@@ -167,7 +197,8 @@ class InvoiceLine(models.Model):
                                     condition=Q(on_credit_note=False, fee__isnull=False),
                                     name="invoice_line_fee_once_per_period"),
             models.CheckConstraint(condition=Q(kind="session", session__isnull=False, fee__isnull=True)
-                                   | Q(kind="fee", session__isnull=True, fee__isnull=False),
+                                   | Q(kind="fee", session__isnull=True, fee__isnull=False)
+                                   | Q(kind="subscription", session__isnull=True, fee__isnull=True),
                                    name="invoice_line_kind_matches_reference"),
         ]
 

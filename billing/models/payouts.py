@@ -61,6 +61,26 @@ class FeePlan(models.Model):
         return self.name
 
 
+class SubscriptionPlan(models.Model):
+    """What an organization pays the operator for the platform: a price per charge point per month, invoiced
+    quarterly."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    monthly_per_charge_point = models.DecimalField(_("price per charge point and month excl. VAT"), max_digits=10,
+                                                   decimal_places=2, validators=NOT_NEGATIVE)
+    vat_rate = models.DecimalField(_("VAT rate (%)"), max_digits=5, decimal_places=2, default=Decimal(25),
+                                   validators=_PERCENT)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("subscription plan")
+        verbose_name_plural = _("subscription plans")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class BillingProfile(models.Model):
     """How an organization is paid out: an association's fee plan, a reseller's commission, where the money goes."""
 
@@ -77,6 +97,10 @@ class BillingProfile(models.Model):
                                           validators=_PERCENT,
                                           help_text=_("A reseller's share of its sub-organizations' charging "
                                                       "revenue excl. VAT."))
+    subscription_plan = models.ForeignKey(SubscriptionPlan, verbose_name=_("platform subscription"), null=True,
+                                          blank=True, on_delete=models.PROTECT, related_name="profiles")
+    stripe_customer_id = models.CharField(_("Stripe customer"), max_length=255, blank=True, editable=False,
+                                          help_text=_("Pays the organization's subscription invoices by card."))
     payout_method = models.CharField(_("payout method"), max_length=10, choices=Method.choices,
                                      default=Method.BANK_FILE)
     stripe_account_id = models.CharField(_("Stripe connected account"), max_length=255, blank=True)

@@ -195,6 +195,8 @@ def _remind(invoice_id: int, *, today: date, now: datetime, days: tuple[int, int
 
 
 def _block(reminder: Reminder, now: datetime) -> list[IdToken]:
+    if reminder.invoice.buyer_id is None:
+        return []  # an organization's subscription invoice: no resident's tags to block
     reason = block_reason(reminder.invoice)
     blocked = []
     for token in IdToken.objects.filter(user_id=reminder.invoice.buyer_id, status=IdToken.Status.ACTIVE):
@@ -296,7 +298,8 @@ def reminder_resend(*, invoice: Invoice, acting_user: User, reason: str, now: da
     """E-mail the newest reminder of the unpaid ``invoice`` again (after commit), audited with the reason.
     DunningRefused (nothing written) when it has no reminder, is not unpaid, or the buyer has no e-mail address."""
     reason = _person_and_reason(acting_user, reason)
-    invoice = Invoice.objects.select_for_update().select_related("series", "buyer").get(pk=invoice.pk)
+    invoice = (Invoice.objects.select_for_update().select_related("series", "buyer", "organization")
+               .get(pk=invoice.pk))
     reminder = invoice.reminders.order_by("-level").first()
     if reminder is None:
         raise DunningRefused(_("Invoice %(invoice)s has had no reminder yet: there is nothing to send again.")
@@ -304,7 +307,7 @@ def reminder_resend(*, invoice: Invoice, acting_user: User, reason: str, now: da
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED:
         raise DunningRefused(_("Invoice %(invoice)s is %(status)s: a reminder is only sent for an unpaid invoice.")
                              % {"invoice": invoice, "status": invoice.get_status_display()})
-    if not invoice.buyer.email:
+    if not invoice.recipient_email:
         raise DunningRefused(_("The buyer of invoice %(invoice)s has no e-mail address.") % {"invoice": invoice})
     record(action="invoice.reminder_resent", target=invoice, acting_user=acting_user, reason=reason,
            organization=invoice.organization, at=now, changes={"reminder": (None, reminder.level)})
@@ -347,7 +350,8 @@ def reminder_document(reminder: Reminder) -> documents.InvoiceDocument:
         with translation.override(base.language):
             lines.append(documents.fee_line(description=_("Reminder fee"), amount=reminder.fee,
                                             vat_rate=Decimal(0)))
-    totals = documents.document_totals(lines, credit_balance=amount_paid(invoice))
+    totals = documents.document_totals(lines, credit_balance=amount_paid(invoice),
+                                       round_to_krona=invoice.rounding != 0)
     return documents.InvoiceDocument(
         kind=documents.DocumentKind.REMINDER, reminder_number=reminder.level, number=base.number, series=base.series,
         issue_date=reminder.reminded_on, due_date=reminder.pay_by, period_start=base.period_start,
@@ -377,21 +381,22 @@ def _email_reminder(reminder: Reminder, now: datetime) -> bool:
     invoice = reminder.invoice
     if invoice.status != Invoice.Status.ISSUED:
         return False
-    if not invoice.buyer.email:
-        logger.warning("reminder_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)
+    if not invoice.recipient_email:
+        logger.warning("reminder_send: %s has no e-mail address for buyer %s", invoice, invoice.recipient_name)
         return False
     document = reminder_document(reminder)
     pdf = render(document)
     language = invoice.language if invoice.language in EMAIL_LANGUAGES else "sv"
     context = {"reminder": reminder, "invoice": invoice, "number": invoice.display_number,
-               "seller": invoice.series.seller, "buyer": invoice.buyer, "association": invoice.organization,
-               "payable": document.totals.payable, "blocking": reminder.level == BLOCKING_LEVEL}
+               "seller": invoice.series.seller, "buyer": invoice.buyer or invoice.organization,
+               "association": invoice.organization, "payable": document.totals.payable,
+               "blocking": reminder.level == BLOCKING_LEVEL}
     with translation.override(language):
         subject = " ".join(render_to_string(f"billing/email/reminder_subject_{language}.txt", context).split())
         body = render_to_string(f"billing/email/reminder_body_{language}.txt", context)
         file_name = _("Reminder-%(level)s-%(number)s.pdf") % {"level": reminder.level,
                                                              "number": invoice.display_number}
-    message = EmailMessage(subject=subject, body=body, to=[invoice.buyer.email])
+    message = EmailMessage(subject=subject, body=body, to=[invoice.recipient_email])
     message.attach(file_name, pdf, "application/pdf")
     message.send()
     Reminder.objects.filter(pk=reminder.pk, sent_at__isnull=True).update(sent_at=now)

@@ -512,7 +512,8 @@ def invoice_credit(*, invoice: Invoice, acting_user: User | None, reason: str, n
                    started_at=line.started_at, energy_wh=None if line.energy_wh is None else -line.energy_wh,
                    math=invoice_math.negated(_stored_line(line)))
              for line in original.lines.order_by("position")]
-    note = Invoice(kind=Invoice.Kind.CREDIT_NOTE, credits=original, buyer_id=original.buyer_id,
+    note = Invoice(kind=Invoice.Kind.CREDIT_NOTE, credits=original, purpose=original.purpose,
+                   buyer_id=original.buyer_id,
                    organization_id=original.organization_id, period_start=original.period_start,
                    period_end=original.period_end, language=original.language, reason=reason.strip(),
                    rounding=-original.rounding)
@@ -539,11 +540,19 @@ def _address(org: Organization) -> tuple[str, ...]:
 def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
     """The printable document of an issued invoice or credit note, from its stored rows."""
     seller = invoice.series.seller
-    buyer = invoice.buyer
     association = invoice.organization
-    membership = Membership.objects.filter(user=buyer, organization=association).first()
-    buyer_address = ((f"{association.name}, {membership.reference}",) if membership and membership.reference
-                     else (association.name,)) + _address(association)
+    if invoice.buyer_id is None:
+        # An organization's own invoice (the platform subscription): the operator sells its own service.
+        buyer = documents.Buyer(name=association.name, address_lines=_address(association),
+                                customer_number=f"K{association.pk}", email=invoice.recipient_email)
+        claim = None
+    else:
+        membership = Membership.objects.filter(user_id=invoice.buyer_id, organization=association).first()
+        buyer_address = ((f"{association.name}, {membership.reference}",) if membership and membership.reference
+                         else (association.name,)) + _address(association)
+        buyer = documents.Buyer(name=str(invoice.buyer), address_lines=buyer_address,
+                                customer_number=str(invoice.buyer_id), email=invoice.buyer.email or "")
+        claim = documents.ClaimAssignment(association=association.name, operator=seller.name)
     lines: list[documents.DocumentLine] = []
     for line in invoice.lines.order_by("position"):
         if line.kind == InvoiceLine.Kind.SESSION:
@@ -566,10 +575,7 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
                                 vat_number=seller.vat_number,
                                 bankgiro=seller.bankgiro_number or settings.INVOICE_BANKGIRO,
                                 email=seller.billing_email or seller.contact_email, phone=seller.contact_phone),
-        buyer=documents.Buyer(name=str(buyer), address_lines=buyer_address, customer_number=str(buyer.pk),
-                              email=buyer.email or ""),
-        lines=tuple(lines), totals=totals, ocr=invoice.ocr,
-        claim=documents.ClaimAssignment(association=association.name, operator=seller.name),
+        buyer=buyer, lines=tuple(lines), totals=totals, ocr=invoice.ocr, claim=claim,
         language=invoice.language if invoice.language in documents.LANGUAGES else "sv",
         currency=invoice.currency, credited_invoice_number=invoice.credits.display_number if credit else "",
         pay_url="" if credit else payments.pay_url(invoice), time_zone=settings.TIME_ZONE)
@@ -581,18 +587,18 @@ def invoice_send(*, invoice_id: int, now: datetime) -> bool:
     invoice = Invoice.objects.select_related("series__seller", "buyer", "organization", "credits").get(pk=invoice_id)
     if invoice.status == Invoice.Status.DRAFT:
         raise InvoiceError(_("A draft is not sent."))
-    if not invoice.buyer.email:
-        logger.warning("invoice_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)
+    if not invoice.recipient_email:
+        logger.warning("invoice_send: %s has no e-mail address for buyer %s", invoice, invoice.recipient_name)
         return False
     pdf = render(invoice_document(invoice))
     language = invoice.language if invoice.language in EMAIL_LANGUAGES else "sv"
     context = {"invoice": invoice, "number": invoice.display_number, "seller": invoice.series.seller,
-               "buyer": invoice.buyer, "association": invoice.organization,
-               "credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE}
+               "buyer": invoice.buyer or invoice.organization, "association": invoice.organization,
+               "amount_due": payments.amount_due(invoice), "credit_note": invoice.kind == Invoice.Kind.CREDIT_NOTE}
     with translation.override(language):
         subject = " ".join(render_to_string(f"billing/email/invoice_subject_{language}.txt", context).split())
         body = render_to_string(f"billing/email/invoice_body_{language}.txt", context)
-    message = EmailMessage(subject=subject, body=body, to=[invoice.buyer.email])
+    message = EmailMessage(subject=subject, body=body, to=[invoice.recipient_email])
     message.attach(f"{invoice.display_number}.pdf", pdf, "application/pdf")
     message.send()
     with transaction.atomic():

@@ -58,7 +58,15 @@ from accounts.models import User
 from accounts.services.audit import record
 from billing import stripe_gateway
 from billing.bgmax import BGMAX_TIMEZONE, parse_bgmax
-from billing.models import Invoice, Payment, PaymentImport, StripeCustomer, StripeEvent, UnmatchedPayment
+from billing.models import (
+    BillingProfile,
+    Invoice,
+    Payment,
+    PaymentImport,
+    StripeCustomer,
+    StripeEvent,
+    UnmatchedPayment,
+)
 from billing.payment_matching import IncomingPayment, MatchOutcome, OpenInvoice, incoming_from_bgmax, match_payments
 
 logger = logging.getLogger(__name__)
@@ -198,7 +206,12 @@ def _refund_store(*, payment: Payment, amount: Decimal, external_id: str, detail
     """Record ``amount`` (> 0) paid back of ``payment`` (invoice row and buyer locked by the caller): from the buyer's
     credit balance first, then from what the payment settled; the invoice reopens when it is no longer covered."""
     invoice = payment.invoice
-    from_credit = min(amount, max(credit_balance(payment.buyer, payment.currency), _ZERO))
+    if payment.buyer_id is None:
+        # An organization's invoice: its surplus stays with the invoice (no resident balance to draw on).
+        balance = Payment.objects.filter(invoice=invoice).aggregate(total=Sum("credited"))["total"] or _ZERO
+    else:
+        balance = credit_balance(payment.buyer, payment.currency)
+    from_credit = min(amount, max(balance, _ZERO))
     from_invoice = amount - from_credit
     if from_invoice > amount_paid(invoice):
         raise PaymentError(_("Only %(amount)s %(currency)s of this payment is left to pay back.")
@@ -421,6 +434,19 @@ def _stripe_customer(gateway: stripe_gateway.StripeGateway, user: User) -> Strip
     return stored
 
 
+def _organization_customer(gateway: stripe_gateway.StripeGateway, organization) -> str:
+    """The Stripe customer of an organization paying its subscription invoices (kept on its billing profile)."""
+    profile = BillingProfile.objects.select_for_update().filter(organization=organization).first()
+    customer_id = gateway.ensure_customer(reference=f"organization-{organization.pk}",
+                                          email=organization.billing_email or organization.contact_email,
+                                          name=organization.name,
+                                          customer_id=profile.stripe_customer_id if profile else "")
+    if profile is not None and profile.stripe_customer_id != customer_id:
+        profile.stripe_customer_id = customer_id
+        profile.save(update_fields=["stripe_customer_id"])
+    return customer_id
+
+
 @transaction.atomic
 def invoice_pay_start(*, invoice: Invoice, success_url: str,
                       cancel_url: str) -> stripe_gateway.HostedPayment | None:
@@ -433,9 +459,10 @@ def invoice_pay_start(*, invoice: Invoice, success_url: str,
     if invoice.status != Invoice.Status.ISSUED or due <= 0:
         return None
     gateway = stripe_gateway.StripeGateway.from_settings()
-    customer = _stripe_customer(gateway, invoice.buyer)
+    customer_id = (_stripe_customer(gateway, invoice.buyer).customer_id if invoice.buyer_id is not None
+                   else _organization_customer(gateway, invoice.organization))
     return gateway.checkout_for_invoice(invoice_reference=invoice.ocr, amount=due, currency=invoice.currency,
-                                        customer_id=customer.customer_id, success_url=success_url,
+                                        customer_id=customer_id, success_url=success_url,
                                         cancel_url=cancel_url, attempt=invoice.payments.count() + 1)
 
 
@@ -462,6 +489,8 @@ def invoice_charge_saved_card(*, invoice: Invoice) -> str:
     due = amount_due(invoice)
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status != Invoice.Status.ISSUED or due <= 0:
         return "nothing due"
+    if invoice.buyer_id is None:
+        return "no saved card"  # organizations pay their subscription invoices on the pay page or by Bankgiro
     customer = StripeCustomer.objects.filter(user_id=invoice.buyer_id).exclude(payment_method_id="").first()
     if customer is None:
         return "no saved card"
@@ -488,16 +517,17 @@ def pay_link_send(*, invoice_id: int) -> bool:
     from billing.services.invoicing import EMAIL_LANGUAGES  # invoicing is heavier (PDF); imported when used
 
     invoice = Invoice.objects.select_related("series__seller", "buyer", "organization").get(pk=invoice_id)
-    if not invoice.buyer.email:
-        logger.warning("pay_link_send: %s has no e-mail address for buyer %s", invoice, invoice.buyer_id)
+    if not invoice.recipient_email:
+        logger.warning("pay_link_send: %s has no e-mail address for buyer %s", invoice, invoice.recipient_name)
         return False
     language = invoice.language if invoice.language in EMAIL_LANGUAGES else "sv"
     context = {"invoice": invoice, "number": invoice.display_number, "seller": invoice.series.seller,
-               "buyer": invoice.buyer, "amount_due": amount_due(invoice), "pay_url": pay_url(invoice)}
+               "buyer": invoice.buyer or invoice.organization, "amount_due": amount_due(invoice),
+               "pay_url": pay_url(invoice)}
     with translation.override(language):
         subject = " ".join(render_to_string(f"billing/email/pay_link_subject_{language}.txt", context).split())
         body = render_to_string(f"billing/email/pay_link_body_{language}.txt", context)
-    EmailMessage(subject=subject, body=body, to=[invoice.buyer.email]).send()
+    EmailMessage(subject=subject, body=body, to=[invoice.recipient_email]).send()
     return True
 
 

@@ -141,7 +141,8 @@ def _invoice_rows(org: Organization, period: Period, basis: str, now: datetime) 
                                                         category=StatementInvoice.Category.UNPAID)
                         .values_list("invoice_id", flat=True)) - counted_ids
     of_period = list(Invoice.objects.filter(organization=org, kind=Invoice.Kind.INVOICE,
-                                            period_start=period.start, issue_date__lte=timezone.localdate(now))
+                                            purpose=Invoice.Purpose.RESIDENT, period_start=period.start,
+                                            issue_date__lte=timezone.localdate(now))
                      .exclude(pk__in=counted_ids).order_by("number"))
     earlier_unpaid = list(Invoice.objects.filter(pk__in=listed_unpaid).exclude(period_start=period.start)
                           .order_by("number"))

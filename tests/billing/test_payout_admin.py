@@ -259,8 +259,8 @@ def test_operator_staff_change_a_billing_profile_with_a_reason(client, world):
     profile = world.a.org.billing_profile
     client.force_login(world.staff)
     response = client.post(reverse("admin:billing_billingprofile_change", args=[profile.pk]), {
-        "fee_plan": world.plan.pk, "payout_method": "bank_file", "stripe_account_id": "",
-        "clearing_number": "", "account_number": "", "iban": "SE4550000000058398257466",
+        "fee_plan": world.plan.pk, "commission_rate": "2.00", "subscription_plan": "", "payout_method": "bank_file",
+        "stripe_account_id": "", "clearing_number": "", "account_number": "", "iban": "SE4550000000058398257466",
         "change_reason": "Board sent the account"})
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     profile.refresh_from_db()
