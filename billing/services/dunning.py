@@ -298,7 +298,7 @@ def reminder_resend(*, invoice: Invoice, acting_user: User, reason: str, now: da
     """E-mail the newest reminder of the unpaid ``invoice`` again (after commit), audited with the reason.
     DunningRefused (nothing written) when it has no reminder, is not unpaid, or the buyer has no e-mail address."""
     reason = _person_and_reason(acting_user, reason)
-    invoice = (Invoice.objects.select_for_update().select_related("series", "buyer", "organization")
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("series", "buyer", "organization")
                .get(pk=invoice.pk))
     reminder = invoice.reminders.order_by("-level").first()
     if reminder is None:

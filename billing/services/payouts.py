@@ -101,7 +101,7 @@ def payouts_execute(*, today: date, now: datetime) -> PayoutRunSummary:
     for payout_id in due.filter(method=BillingProfile.Method.STRIPE).order_by("due_date", "pk").values_list(
             "pk", flat=True):
         with transaction.atomic():
-            payout = (Payout.objects.select_for_update().select_related(*_DOCUMENT)
+            payout = (Payout.objects.select_for_update(of=("self",)).select_related(*_DOCUMENT)
                       .get(pk=payout_id))
             if payout.status != Payout.Status.SCHEDULED:
                 continue  # a parallel run got there first
@@ -113,7 +113,7 @@ def payouts_execute(*, today: date, now: datetime) -> PayoutRunSummary:
 def payout_retry(*, payout: Payout, acting_user: User, reason: str, now: datetime) -> Payout:
     """Schedule a FAILED payout again and, when it is due and goes through Stripe, try it now (audited)."""
     reason = _reason(acting_user, reason)
-    payout = Payout.objects.select_for_update().select_related(*_DOCUMENT).get(pk=payout.pk)
+    payout = Payout.objects.select_for_update(of=("self",)).select_related(*_DOCUMENT).get(pk=payout.pk)
     if payout.status != Payout.Status.FAILED:
         raise PayoutError(_("Payout %(payout)s is %(status)s; only a failed payout is retried.")
                           % {"payout": payout.pk, "status": payout.get_status_display()})
@@ -155,7 +155,7 @@ def payout_file_create(*, payouts: list[Payout], execution_date: date, acting_us
     reason = _reason(acting_user, reason)
     if not payouts:
         raise PayoutError(_("Choose the payouts to put in the file."))
-    locked = list(Payout.objects.select_for_update().select_related(*_DOCUMENT)
+    locked = list(Payout.objects.select_for_update(of=("self",)).select_related(*_DOCUMENT)
                   .filter(pk__in=[payout.pk for payout in payouts]).order_by("pk"))
     transfers = []
     for payout in locked:

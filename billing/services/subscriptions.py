@@ -118,7 +118,7 @@ def _lines(profile: BillingProfile, quarter: Quarter, language: str) -> list[_Li
                     "month": month_start.strftime("%Y-%m"), "plan": plan.name}
                 lines.append(_Line(kind=InvoiceLine.Kind.SUBSCRIPTION, description=description[:200],
                                    math=invoice_math.InvoiceLine(description=description, quantity=Decimal(count),
-                                                                 unit=_("charge points"), unit_price=unit_price,
+                                                                 unit="st", unit_price=unit_price,
                                                                  vat_rate=plan.vat_rate)))
     return lines
 

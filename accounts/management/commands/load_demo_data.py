@@ -21,7 +21,7 @@ from accounts.services.groups import user_group_add_members, user_group_create
 from accounts.services.organizations import organization_create, user_grant_admin_access
 from accounts.services.tokens import id_token_issue
 from accounts.services.users import membership_change_role, user_invite
-from billing.models import Tariff
+from billing.models import BillingProfile, FeePlan, SubscriptionPlan, Tariff
 from billing.services.tariffs import tariff_assign, tariff_create
 from charging.access import AccessMode, ScheduleRule
 from charging.models import ChargePoint, Location, MaintenancePlan, NotificationGroup
@@ -94,6 +94,7 @@ class Command(BaseCommand):
         self.charge_points(orgs["brf-solrosen"])
         self.operations(orgs["operator"], orgs["brf-solrosen"], residents[0])
         self.prices_and_access(orgs["brf-solrosen"])
+        self.payouts(orgs["brf-solrosen"])
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(f"  Admin login (operator support): {base}/admin/  admin@example.com / {admin_password}")
@@ -191,6 +192,16 @@ class Command(BaseCommand):
                                      mode=AccessMode.PRIVATE)
         charge_point_access_set(charge_point=guest_station, mode=AccessMode.PUBLIC, rules=[working_hours],
                                 allowed_groups=[], acting_user=None, reason=REASON, now=now)
+
+    def payouts(self, association: Organization) -> None:
+        """The brochure's fee (0.39 kr/kWh excl. VAT on money collected) and a platform subscription for Solrosen,
+        paid out by bank payment file to its Bankgiro."""
+        fee_plan, _ = FeePlan.objects.get_or_create(name="Standard 0,39 kr/kWh",
+                                                    defaults={"per_kwh": Decimal("0.39")})
+        plan, _ = SubscriptionPlan.objects.get_or_create(name="Bas",
+                                                         defaults={"monthly_per_charge_point": Decimal("49.00")})
+        BillingProfile.objects.get_or_create(organization=association,
+                                             defaults={"fee_plan": fee_plan, "subscription_plan": plan})
 
     def board_member(self, organization: Organization, user: User, password: str) -> None:
         membership = Membership.objects.get(user=user, organization=organization)
