@@ -39,6 +39,7 @@ from billing.models import (
 from billing.selectors import format_amount
 from billing.services import payouts as payout_services
 from billing.services import statements as statement_services
+from billing.stripe_gateway import StripeGatewayError
 
 
 # --- Fee plans and billing profiles ---------------------------------------------------------------------------------
@@ -120,6 +121,41 @@ class BillingProfileAdmin(AuditedAdmin):
         obj.updated_at = timezone.now()
         form.changed_data.append("updated_at")
         super().save_model(request, obj, form, change)
+
+    actions = ["stripe_onboarding_link", "stripe_refresh"]
+
+    @admin.action(description=gettext_lazy("Create a Stripe onboarding link"), permissions=["operate"])
+    def stripe_onboarding_link(self, request, queryset):
+        """The link the association's signatory opens to set up its Stripe account (valid for minutes: made on
+        demand). The account is created on first use and stored on the profile."""
+        for profile in queryset.select_related("organization"):
+            page = request.build_absolute_uri(reverse("admin:billing_billingprofile_change", args=[profile.pk]))
+            try:
+                url = payout_services.connect_onboarding_start(organization=profile.organization,
+                                                               acting_user=request.user, refresh_url=page,
+                                                               return_url=page)
+            except (payout_services.PayoutError, StripeGatewayError) as error:
+                message = _(error.template) % error.params if isinstance(error, StripeGatewayError) else str(error)
+                self.message_user(request, f"{profile.organization}: {message}", messages.ERROR)
+                continue
+            self.message_user(request, format_html(_("{}: send this onboarding link to the association: {}"),
+                                                   profile.organization, format_html('<a href="{0}">{0}</a>', url)),
+                              messages.SUCCESS)
+
+    @admin.action(description=gettext_lazy("Refresh the Stripe account status"), permissions=["operate"])
+    def stripe_refresh(self, request, queryset):
+        for profile in queryset.exclude(stripe_account_id="").select_related("organization"):
+            try:
+                enabled = payout_services.connect_account_refresh(profile=profile)
+            except StripeGatewayError as error:
+                self.message_user(request, f"{profile.organization}: {_(error.template) % error.params}",
+                                  messages.ERROR)
+                continue
+            self.message_user(request, _("%(organization)s: payouts %(state)s.") % {
+                "organization": profile.organization, "state": _("enabled") if enabled else _("not enabled yet")})
+
+    def has_operate_permission(self, request):
+        return self.operator_only(request)
 
 
 # --- Statements -----------------------------------------------------------------------------------------------------

@@ -160,3 +160,34 @@ def test_an_amount_the_association_owes_is_never_paid_out(brf, stations):  # noq
     payout = statement_with_payout(brf, stations, energy_wh=1_000)
     assert payout.status == Payout.Status.OWED
     assert payouts_execute(today=PAYOUT_DAY + timedelta(days=400), now=STATEMENT_RUN).paid == []
+
+
+def test_support_makes_an_onboarding_link_and_refreshes_the_status_from_the_admin(brf, gateway, localstripe,  # noqa: F811
+                                                                                    client, request):
+    from django.urls import reverse
+
+    from accounts.models import Membership, Organization
+    from tests.accounts.factories import MembershipFactory
+
+    # A fresh organization id per test: the Connect fake keeps its accounts for the whole session.
+    other = OrganizationFactory(pk=700_000 + zlib.crc32(request.node.name.encode()) % 1_000_000, name="BRF Ek",
+                                contact_email="styrelsen@brf-ek.se")
+    profile = BillingProfile.objects.create(organization=other, fee_plan=brf.billing_profile.fee_plan,
+                                            payout_method=BillingProfile.Method.STRIPE)
+    staff = MembershipFactory(organization=Organization.objects.get(slug="rego"),
+                              role=Membership.Role.OPERATOR_SUPPORT, user=UserFactory(is_staff=True)).user
+    client.force_login(staff)
+    url = reverse("admin:billing_billingprofile_changelist")
+    response = client.post(url, {"action": "stripe_onboarding_link", "_selected_action": [profile.pk]}, follow=True)
+    profile.refresh_from_db()
+    assert profile.stripe_account_id.startswith("acct_")
+    assert any("onboarding link" in str(message) for message in response.context["messages"])
+    onboard(localstripe, profile.stripe_account_id)
+    response = client.post(url, {"action": "stripe_refresh", "_selected_action": [profile.pk]}, follow=True)
+    profile.refresh_from_db()
+    assert profile.stripe_payouts_enabled is True
+    # A board member sees the profile but runs no action.
+    board = MembershipFactory(organization=other, role=Membership.Role.ORG_ADMIN, user=UserFactory(is_staff=True)).user
+    client.force_login(board)
+    client.post(url, {"action": "stripe_onboarding_link", "_selected_action": [profile.pk]})
+    assert AuditLogEntry.objects.filter(action="payout.connect_account").count() == 1
