@@ -8,9 +8,9 @@ with who asked, why, and what the charger answered.
 
 import asyncio
 import logging
-import uuid
 
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -57,20 +57,46 @@ def send(*, charge_point: ChargePoint, action: str, payload: dict, acting_user: 
     """Send ``action`` with a wire-format (camelCase) ``payload``; return the answered command or raise
     CommandFailed (offline, refused, timeout, or the charger answered with a CALLERROR)."""
     timeout = timeout or settings.OCPP_DEFAULT_COMMAND_TIMEOUT
+    command, refusal = _prepare(charge_point, action, payload, acting_user, reason)
+    if refusal:
+        return _finish(command, RemoteCommand.Status.REFUSED if refusal[0] else RemoteCommand.Status.OFFLINE,
+                       error=refusal[1])
+    reply = async_to_sync(_round_trip)(charge_point.pk, command.pk, action, payload, timeout)
+    return _finish(command, _STATUS[reply["status"]], response=reply.get("payload"), error=reply.get("error", ""))
+
+
+async def send_async(*, charge_point: ChargePoint, action: str, payload: dict, reason: str,
+                     timeout: float | None = None) -> RemoteCommand:
+    """``send`` for the system from async code in a server process (the load balancer): the database work runs in
+    the database thread, but the wait for the charger's answer does not hold it. Raises CommandFailed likewise."""
+    timeout = timeout or settings.OCPP_DEFAULT_COMMAND_TIMEOUT
+    def prepare():
+        fresh = ChargePoint.objects.select_related("organization").get(pk=charge_point.pk)  # connected now?
+        return _prepare(fresh, action, payload, None, reason)
+
+    command, refusal = await database_sync_to_async(prepare)()
+    if refusal:
+        return await database_sync_to_async(_finish)(
+            command, RemoteCommand.Status.REFUSED if refusal[0] else RemoteCommand.Status.OFFLINE, error=refusal[1])
+    reply = await _round_trip(charge_point.pk, command.pk, action, payload, timeout)
+    return await database_sync_to_async(_finish)(command, _STATUS[reply["status"]], response=reply.get("payload"),
+                                                 error=reply.get("error", ""))
+
+
+_STATUS = {"answered": RemoteCommand.Status.ANSWERED, "call_error": RemoteCommand.Status.CALL_ERROR,
+           "timeout": RemoteCommand.Status.TIMEOUT, "refused": RemoteCommand.Status.REFUSED,
+           "offline": RemoteCommand.Status.OFFLINE}
+
+
+def _prepare(charge_point: ChargePoint, action: str, payload: dict, acting_user: User | None,
+             reason: str) -> tuple[RemoteCommand, tuple[bool, str] | None]:
+    """Store the command (and its audit row) and say whether it must not be sent."""
     command = RemoteCommand.objects.create(charge_point=charge_point, action=action, payload=payload,
                                            requested_by=acting_user, reason=reason)
     audit.record(action="remotecommand.requested", target=command, acting_user=acting_user, reason=reason,
                  organization=charge_point.organization, changes={"action": (None, action)})
     version = charge_point.ocpp_version or ChargePoint.OcppVersion.V16
-    refusal = _refusal(charge_point, version, action, payload)
-    if refusal:
-        return _finish(command, RemoteCommand.Status.REFUSED if refusal[0] else RemoteCommand.Status.OFFLINE,
-                       error=refusal[1])
-    reply = async_to_sync(_round_trip)(charge_point.pk, command.pk, action, payload, timeout)
-    status = {"answered": RemoteCommand.Status.ANSWERED, "call_error": RemoteCommand.Status.CALL_ERROR,
-              "timeout": RemoteCommand.Status.TIMEOUT, "refused": RemoteCommand.Status.REFUSED,
-              "offline": RemoteCommand.Status.OFFLINE}[reply["status"]]
-    return _finish(command, status, response=reply.get("payload"), error=reply.get("error", ""))
+    return command, _refusal(charge_point, version, action, payload)
 
 
 def _refusal(charge_point: ChargePoint, version: str, action: str, payload: dict) -> tuple[bool, str] | None:
@@ -90,7 +116,9 @@ def _refusal(charge_point: ChargePoint, version: str, action: str, payload: dict
 
 async def _round_trip(charge_point_id: int, command_id: int, action: str, payload: dict, timeout: float) -> dict:
     layer = get_channel_layer()
-    reply_channel = await layer.new_channel(prefix=f"ocpp-reply-{uuid.uuid4().hex[:8]}")
+    # The default "specific" prefix: channels_redis reads a process's replies from one queue per prefix, under a
+    # lock the connected chargers' consumers hold for "specific" — a reply on any other prefix would never be read.
+    reply_channel = await layer.new_channel()
     await layer.group_send(group_name(charge_point_id), {
         "type": "ocpp.command", "command_id": command_id, "action": action, "payload": payload,
         "timeout": timeout, "reply_channel": reply_channel})

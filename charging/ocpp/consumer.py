@@ -19,6 +19,7 @@ from django.conf import settings
 from accounts.models import Organization
 from charging.models import ChargePoint
 from charging.ocpp.batching import seen_tracker
+from charging.ocpp.gateway import notify_listeners
 from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201
 from charging.services import stations
@@ -65,6 +66,11 @@ class _Connection:
         await self.consumer.send(text_data=message)
 
 
+def _log_command_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("running a command failed", exc_info=task.exception())
+
+
 class OcppConsumer(AsyncWebsocketConsumer):
     station: ChargePoint | None = None
 
@@ -102,6 +108,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol)
         seen_tracker.opened(station.pk, detail=subprotocol)
         self.reader = asyncio.ensure_future(self.handler.start())
+        notify_listeners(station, "2.0.1" if subprotocol == "ocpp2.0.1" else "1.6", "Connected", {})
 
     @database_sync_to_async
     def _find_station(self, identity: str) -> ChargePoint | None:
@@ -171,7 +178,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def ocpp_command(self, event):
         # Never await the call here: this handler blocks delivery of further events (and the answer itself).
         task = asyncio.ensure_future(self._run_command(event))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+        task.add_done_callback(_log_command_failure)
 
     async def _run_command(self, event):
         reply = {"type": "ocpp.reply", "command_id": event["command_id"]}

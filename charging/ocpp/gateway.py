@@ -30,6 +30,27 @@ from charging.services.sessions import evse_pks_by_number
 logger = logging.getLogger("csms.ocpp")
 
 
+# Other apps that react to what chargers report (load balancing) register here: each listener is called after a
+# charger's CALL was answered, with the station, the OCPP version, the action and its payload, and after a charger
+# connected (action "Connected", empty payload). A listener must return quickly: it may schedule work on the event
+# loop (asyncio tasks) but must not wait for the database or a charger. Its errors are logged, never sent.
+_message_listeners: list = []
+
+
+def register_message_listener(listener) -> None:
+    """Add ``listener(station, version, action, payload)`` (see above); registering twice adds it once."""
+    if listener not in _message_listeners:
+        _message_listeners.append(listener)
+
+
+def notify_listeners(station: ChargePoint, version: str, action: str, payload: dict) -> None:
+    for listener in _message_listeners:
+        try:
+            listener(station, version, action, payload)
+        except Exception:
+            logger.exception("%s: listener %r failed on %s", station.identity, listener, action)
+
+
 def database(func):
     """Run an ORM-using function in Django's thread pool (one thread: keeps SQLite writes serialized)."""
     return sync_to_async(func, thread_sensitive=True)
@@ -155,6 +176,7 @@ class GatewayMixin:
             return
         await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")),
                          (MessageType.CallResult, message_id[:64], ""))
+        notify_listeners(self.station, self._ocpp_version, action, payload)
         after = handlers.get("_after_action")
         if after is not None:
             result = after(**arguments)

@@ -173,6 +173,8 @@ CELERY_BEAT_SCHEDULE = {
     # Platform subscription invoices of the quarter before, on the first day of each quarter at 06:30.
     "run-subscriptions": {"task": "billing.tasks.subscription_run_task",
                           "schedule": crontab(minute=30, hour=6, day_of_month=1, month_of_year="1,4,7,10")},
+    # Load balancing's safety net: every fuse tree recomputed (stale building readings fall back to failsafe).
+    "recompute-power-groups": {"task": "loadbalancing.tasks.recompute_all_task", "schedule": 60.0},
     # Stripe Connect transfers of the payouts due today, daily at 09:00.
     "run-payouts": {"task": "billing.tasks.payouts_execute_task", "schedule": crontab(minute=0, hour=9)},
 }
@@ -244,6 +246,8 @@ OCPP_FRAME_RETENTION_DAYS = env.int("OCPP_FRAME_RETENTION_DAYS", default=30)
 OCPP_SEEN_WRITE_INTERVAL = env.float("OCPP_SEEN_WRITE_INTERVAL", default=30.0)
 # Seconds the gateway gathers last-seen notes, connection events and frames before writing them in one go.
 OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
+# How long the load balancer waits for a charger to answer a SetChargingProfile.
+LOADBALANCING_COMMAND_TIMEOUT = env.float("LOADBALANCING_COMMAND_TIMEOUT", default=10.0)
 OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
 # Also check our own answers against the schemas (on in tests; costs CPU per message).
 OCPP_VALIDATE_RESPONSES = env.bool("OCPP_VALIDATE_RESPONSES", default=False)

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import time
 from datetime import UTC, datetime
 
 import websockets
@@ -29,6 +30,8 @@ class Charger16(ChargePoint16):
         super().__init__(*args, response_timeout=10, **kwargs)
         self.answers = answers or {}
         self.received: list[tuple[str, dict]] = []
+        #: (time.monotonic() on arrival, the charging profile as received) of every SetChargingProfile.
+        self.profiles: list[tuple[float, dict]] = []
 
     def _status(self, action: str, default: str = "Accepted") -> str:
         return self.answers.get(action, default)
@@ -112,6 +115,7 @@ class Charger16(ChargePoint16):
     @on(Action16.set_charging_profile)
     def on_set_charging_profile(self, connector_id, cs_charging_profiles, **kwargs):
         self._note("SetChargingProfile", {"connector_id": connector_id, "profile": cs_charging_profiles})
+        self.profiles.append((time.monotonic(), cs_charging_profiles))
         return result16.SetChargingProfile(status=self._status("SetChargingProfile"))
 
     @on(Action16.clear_charging_profile)
@@ -176,6 +180,8 @@ class Charger201(ChargePoint201):
         self.answers = answers or {}
         self.received: list[tuple[str, dict]] = []
         self.heartbeat_interval = "300"  # its one writable variable, reported by GetBaseReport
+        #: (time.monotonic() on arrival, the charging profile as received) of every SetChargingProfile.
+        self.profiles: list[tuple[float, dict]] = []
 
     @on(Action201.request_start_transaction)
     def on_request_start(self, id_token, remote_start_id, **kwargs):
@@ -267,6 +273,12 @@ class Charger201(ChargePoint201):
     def on_get_log(self, log, log_type, request_id, **kwargs):
         self.received.append(("GetLog", {"log": log, "log_type": log_type, "request_id": request_id}))
         return result201.GetLog(status=self.answers.get("GetLog", "Accepted"), filename="diagnostics.zip")
+
+    @on(Action201.set_charging_profile)
+    def on_set_charging_profile(self, evse_id, charging_profile, **kwargs):
+        self.received.append(("SetChargingProfile", {"evse_id": evse_id, "profile": charging_profile}))
+        self.profiles.append((time.monotonic(), charging_profile))
+        return result201.SetChargingProfile(status=self.answers.get("SetChargingProfile", "Accepted"))
 
     @on(Action201.clear_charging_profile)
     def on_clear_charging_profile(self, **kwargs):
