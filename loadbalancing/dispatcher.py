@@ -3,7 +3,8 @@ new limits, without ever making a charger's own connection wait.
 
 The charging gateway calls ``on_charger_message`` (registered in ``LoadbalancingConfig.ready``) after answering a
 CALL and when a charger connects. Only what matters is acted on: a transaction starting or ending, a status change,
-and meter values (dynamic modes only: a static tree never reacts to them); a reconnect marks the charger's limits
+meter values (dynamic modes only: a static tree never reacts to them) and a car's charging needs (ISO 15118, 2.0.1
+NotifyEVChargingNeeds: stored for smart charging); a reconnect marks the charger's limits
 unconfirmed so they are sent again once it is marked connected. Currents measured by the chargers are taken from the
 payloads (``Current.Import``, the highest phase) as they arrive.
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _TRANSACTION_ACTIONS = {"StartTransaction", "StopTransaction", "TransactionEvent", "StatusNotification"}
 _METER_ACTIONS = {"MeterValues", "TransactionEvent"}
+_NEEDS = "NotifyEVChargingNeeds"
 
 
 def measured_currents(version: str, action: str, payload: dict) -> dict[int, Decimal]:
@@ -70,14 +72,19 @@ class Dispatcher:
         self._roots: dict[int, tuple[int | None, str]] = {}  # charge point id → (root id, mode)
 
     def on_charger_message(self, station: ChargePoint, version: str, action: str, payload: dict) -> None:
-        if action not in _TRANSACTION_ACTIONS | _METER_ACTIONS | {"Connected"}:
+        if action not in _TRANSACTION_ACTIONS | _METER_ACTIONS | {"Connected", _NEEDS}:
             return
         for evse_number, amps in measured_currents(version, action, payload).items():
             self._measured[(station.pk, evse_number)] = amps
-        task = asyncio.get_running_loop().create_task(self._triggered(station.pk, action))
+        task = asyncio.get_running_loop().create_task(self._triggered(station.pk, action, payload))
         task.add_done_callback(_log_failure)
 
-    async def _triggered(self, charge_point_id: int, action: str) -> None:
+    async def _triggered(self, charge_point_id: int, action: str, payload: dict) -> None:
+        if action == _NEEDS:
+            recorded = await database_sync_to_async(services.charging_need_from_ocpp)(
+                charge_point_id=charge_point_id, payload=payload)
+            if not recorded:
+                return
         known = self._roots.get(charge_point_id)
         if known is None or action in {"Connected", "StartTransaction", "TransactionEvent"}:
             root_id = await database_sync_to_async(services.root_for_charge_point)(charge_point_id=charge_point_id)

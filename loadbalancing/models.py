@@ -162,6 +162,8 @@ class EvseAllocation(models.Model):
     limit = models.DecimalField(_("allocated (A)"), max_digits=7, decimal_places=1)
     confirmed_limit = models.DecimalField(_("confirmed (A)"), max_digits=7, decimal_places=1, null=True, blank=True)
     measured = models.DecimalField(_("measured (A)"), max_digits=7, decimal_places=1, null=True, blank=True)
+    periods = models.JSONField(_("schedule sent"), default=list, blank=True,
+                               help_text=_("Smart charging: the later periods of the last profile (seconds, A)."))
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     computed_at = models.DateTimeField(_("computed"))
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)

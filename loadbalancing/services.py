@@ -20,7 +20,7 @@ result of each send comes back through ``allocation_result``. Everything here is
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.db import transaction
@@ -133,9 +133,16 @@ def _smart_schedule(session: ChargingSession, wiring: EvseWiring, need: Charging
     prices = [smart.PriceInterval(start=row.start, end=row.end, price=row.price)
               for row in SpotPrice.objects.filter(area=area, end__gt=now, start__lt=need.departure_at)
               .order_by("start")] if area else []
+    # Hourly windows (at the charger's maximum) cut the time into slots the plan can fill or skip, also where no
+    # spot price is known (a slot without a price is charged at a constant current over its whole length).
+    hours, start = [], now
+    while start < need.departure_at:
+        end = min(start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), need.departure_at)
+        hours.append((start, end, wiring.max_current))
+        start = end
     return smart.schedule_charging(now=now, departure=need.departure_at, energy_wh=remaining,
                                    max_current=wiring.max_current, phases=len(wiring.grid_phases()),
-                                   prices=prices, min_current=min_current)
+                                   prices=prices, capacity=hours, min_current=min_current)
 
 
 def _floor(amps: Decimal) -> Decimal:
@@ -233,21 +240,25 @@ def allocation_plan(*, root_id: int, now: datetime,
         draw = measured.get((wiring.evse.charge_point_id, wiring.evse.evse_id))
         if draw is not None:
             row.measured = _floor(draw)
+        periods = None
+        if schedules.get(evse_id) is not None:
+            # The plan's later periods, none above what this tree can give now; the next recompute refines it.
+            periods = [(entry["startPeriod"], min(entry["limit"], max(limit, root.min_current)))
+                       for entry in schedules[evse_id].to_ocpp_periods(now)]
+            periods[0] = (0, limit)
+        # Compared by their absolute start times: offsets from "now" change on every recompute.
+        later = ([[period.start.isoformat(), str(min(period.limit_a, max(limit, root.min_current)))]
+                  for period in schedules[evse_id].periods[1:]] if periods else [])
         must_send = (row.pk is None or row.session_id != session.pk or row.state != EvseAllocation.State.CONFIRMED
                      or row.confirmed_limit is None or limit < row.confirmed_limit
-                     or limit - row.confirmed_limit > root.hysteresis)
+                     or limit - row.confirmed_limit > root.hysteresis or later != row.periods)
         if not wiring.evse.charge_point.is_connected:
             must_send = False
         row.group_id, row.session, row.limit, row.computed_at = wiring.group_id, session, limit, now
         if must_send:
             row.state = EvseAllocation.State.PENDING
             version = wiring.evse.charge_point.ocpp_version or "1.6"
-            periods = None
-            if schedules.get(evse_id) is not None:
-                # The plan's later periods, none above what this tree can give now; the next recompute refines it.
-                periods = [(entry["startPeriod"], min(entry["limit"], max(limit, root.min_current)))
-                           for entry in schedules[evse_id].to_ocpp_periods(now)]
-                periods[0] = (0, limit)
+            row.periods = later
             action, payload = profiles.limit_profile(version=version, evse_number=wiring.evse.evse_id, limit=limit,
                                                      transaction_id=session.transaction_id, periods=periods)
             sends.append(ProfileSend(evse_id=evse_id, charge_point_id=wiring.evse.charge_point_id,
@@ -291,6 +302,30 @@ def grid_reading_record(*, group: PowerGroup, measured_at: datetime, currents: t
         raise LoadBalancingError("The reading is from the future.")
     return GridMeterReading.objects.create(group=group, measured_at=measured_at, l1=currents[0], l2=currents[1],
                                            l3=currents[2], source=source[:50])
+
+
+def charging_need_from_ocpp(*, charge_point_id: int, payload: dict) -> ChargingNeed | None:
+    """Store what a 2.0.1 car asked for in NotifyEVChargingNeeds (energy by a departure time) on the session running
+    at that EVSE; None when there is no such session or the car gave no departure or energy."""
+    needs = payload.get("chargingNeeds") or {}
+    parameters = needs.get("acChargingParameters") or needs.get("dcChargingParameters") or {}
+    energy, departure = parameters.get("energyAmount"), needs.get("departureTime")
+    if not isinstance(energy, int | float) or energy <= 0 or not departure:
+        return None
+    try:
+        departure_at = datetime.fromisoformat(str(departure).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if timezone.is_naive(departure_at):
+        departure_at = departure_at.replace(tzinfo=UTC)
+    session = (ChargingSession.objects.filter(evse__charge_point_id=charge_point_id,
+                                              evse__evse_id=payload.get("evseId"), stopped_at__isnull=True,
+                                              status=ChargingSession.Status.ACTIVE).order_by("-started_at").first())
+    if session is None:
+        return None
+    need, _created = ChargingNeed.objects.update_or_create(
+        session=session, defaults={"departure_at": departure_at, "energy_wh": int(energy), "source": "iso15118"})
+    return need
 
 
 @transaction.atomic

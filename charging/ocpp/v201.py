@@ -184,6 +184,15 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
                                                    evse_number=evse_id or None, evse_pk=await self.evse_pk(evse_id)))
         return call_result.MeterValues()
 
+    @on(Action.notify_ev_charging_needs)
+    async def on_notify_ev_charging_needs(self, evse_id, charging_needs, **kwargs):
+        # ISO 15118: the car says how much energy it wants by when. The load balancer (listening to the gateway)
+        # stores it and answers with a charging schedule; here the timestamp is checked before anything is stored.
+        departure = charging_needs.get("departure_time")
+        if departure is not None:
+            parse_timestamp(departure, field="chargingNeeds.departureTime")
+        return call_result.NotifyEVChargingNeeds(status="Accepted")
+
     @on(Action.notify_report)
     async def on_notify_report(self, request_id, generated_at, seq_no, **kwargs):
         parse_timestamp(generated_at, field="generatedAt")

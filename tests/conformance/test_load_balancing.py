@@ -431,3 +431,34 @@ async def test_a_charger_that_reconnects_gets_its_limit_again(lb_server):
             assert profile["charging_profile_purpose"] == "TxProfile"
             assert str(profile["transaction_id"]) == str(fleet.tx[index])
             assert len(other.profiles) == other_count  # nothing changed for the other charger
+
+
+async def test_a_cars_charging_needs_become_a_schedule_profile(lb_server):
+    """ISO 15118 on 2.0.1: NotifyEVChargingNeeds is accepted, stored as the session's need, and the charger gets a
+    profile whose schedule reaches the departure."""
+    from datetime import timedelta
+
+    from loadbalancing.models import ChargingNeed
+
+    site = await db(Site, Mode.DYNAMIC)
+    async with contextlib.AsyncExitStack() as stack:
+        fleet = Fleet(site, stack)
+        await fleet.connect_all(lb_server)
+        charger = fleet.chargers[1]  # 2.0.1
+        await fleet.start(1)
+        await limits_reached(fleet.chargers, {1: EVSE_MAX})
+        before = len(charger.profiles)
+        departure = (datetime.now(UTC) + timedelta(hours=5)).replace(microsecond=0)
+        answer = await charger.call(call201.NotifyEVChargingNeeds(evse_id=1, charging_needs={
+            "requested_energy_transfer": "AC_three_phase", "departure_time": departure.isoformat(),
+            "ac_charging_parameters": {"energy_amount": 11000, "ev_min_current": 6, "ev_max_current": 16,
+                                       "ev_max_voltage": 400}}))
+        assert answer.status == "Accepted"
+        await wait_for(lambda: len(charger.profiles) > before, timeout=DEADLINE)
+        need = await db(lambda: ChargingNeed.objects.get(session__evse=site.evses[1]))
+        assert (need.energy_wh, need.source, need.departure_at) == (11000, "iso15118", departure)
+        profile = charger.profiles[-1][1]
+        periods = profile["charging_schedule"][0]["charging_schedule_period"]
+        assert periods[0]["start_period"] == 0
+        # Without spot prices every hour is equally dear: the earliest are used, then the charger is paused.
+        assert periods[-1]["limit"] == 0

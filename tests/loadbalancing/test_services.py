@@ -262,3 +262,23 @@ def test_a_session_with_a_charging_need_waits_for_the_cheap_hours(site):
     # The cheapest hour (15:00 UTC, 0.40) holds the 11 kWh; until a recompute in that hour raises it, the charger
     # may take at most the tree's minimum then (it has nothing confirmed above 0 now).
     assert periods[1:] == [{"startPeriod": 3 * 3600, "limit": 6.0}]
+
+
+def test_a_charging_need_from_the_car_is_stored_and_its_schedule_sent_once(site):
+    from loadbalancing.services import charging_need_from_ocpp
+
+    evse = wired(site, version="2.0.1")
+    session = charging(evse, transaction_id="a1b2")
+    payload = {"evseId": 1, "chargingNeeds": {"requestedEnergyTransfer": "AC_three_phase",
+                                              "departureTime": "2026-11-20T18:00:00Z",
+                                              "acChargingParameters": {"energyAmount": 22000, "evMinCurrent": 6,
+                                                                       "evMaxCurrent": 32, "evMaxVoltage": 400}}}
+    need = charging_need_from_ocpp(charge_point_id=evse.charge_point_id, payload=payload)
+    assert (need.session, need.energy_wh, need.source) == (session, 22000, "iso15118")
+    assert need.departure_at == datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    (send,) = allocation_plan(root_id=site["root"].pk, now=NOW)
+    confirm_all([send])
+    assert allocation_plan(root_id=site["root"].pk, now=NOW) == []  # the same plan is not sent again
+    assert charging_need_from_ocpp(charge_point_id=evse.charge_point_id, payload={**payload, "evseId": 2}) is None
+    assert charging_need_from_ocpp(charge_point_id=evse.charge_point_id,
+                                   payload={"evseId": 1, "chargingNeeds": {}}) is None
