@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from roaming import feed as roaming_feed
 
 admin.site.site_header = "csms"
 admin.site.site_title = "csms"
@@ -12,5 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("billing/", include("billing.urls")),
+    path("ocpi/", include("roaming.urls")),
     path("healthz", account_views.health, name="health"),
+    path("public/locations.geojson", roaming_feed.view, name="roaming-public-feed"),
 ]

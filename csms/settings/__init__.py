@@ -238,6 +238,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# --- OCPI roaming -----------------------------------------------------------------------------------------------
+# Our CPO identity towards roaming partners and the business name in our credentials. Partners call OCPI_BASE_URL
+# (our versions endpoint is OCPI_BASE_URL + "/versions").
+OCPI_COUNTRY_CODE = env.str("OCPI_COUNTRY_CODE", default="SE")
+OCPI_PARTY_ID = env.str("OCPI_PARTY_ID", default="CSM")
+OCPI_BUSINESS_NAME = env.str("OCPI_BUSINESS_NAME", default="csms")
+OCPI_BASE_URL = env.str("OCPI_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/ocpi")
+# Seconds to wait for a partner's answer.
+OCPI_REQUEST_TIMEOUT = env.float("OCPI_REQUEST_TIMEOUT", default=10.0)
+
 # --- OCPP gateway -----------------------------------------------------------------------------------------------
 # Unknown identities are refused; with this on they are registered as Pending (for commissioning) instead.
 OCPP_AUTO_REGISTER_ORGANIZATION = env.str("OCPP_AUTO_REGISTER_ORGANIZATION", default="")

@@ -1,0 +1,1 @@
+"""Writes of the roaming app: the credentials handshake in both directions (``credentials``)."""
