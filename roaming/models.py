@@ -132,3 +132,112 @@ class OcpiRequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.method} {self.url} → {self.http_status}"
+
+
+class OcpiToken(models.Model):
+    """A token an eMSP put into our store (tokens module, we are the receiver): who may charge at our public
+    stations on its account, and how we may authorize it (``whitelist``)."""
+
+    class Type(models.TextChoices):
+        AD_HOC_USER = "AD_HOC_USER", "AD_HOC_USER"
+        APP_USER = "APP_USER", "APP_USER"
+        OTHER = "OTHER", "OTHER"
+        RFID = "RFID", "RFID"
+
+    class Whitelist(models.TextChoices):
+        ALWAYS = "ALWAYS", _("always (no real-time check)")
+        ALLOWED = "ALLOWED", _("allowed (real-time check when reachable)")
+        ALLOWED_OFFLINE = "ALLOWED_OFFLINE", _("allowed offline only")
+        NEVER = "NEVER", _("never (real-time check required)")
+
+    # ``owner`` is the registered partner that put it here; ``country_code``/``party_code`` are the token's own
+    # (OCPI's party_id: an eMSP behind a hub may differ from the partner we talk to).
+    owner = models.ForeignKey(OcpiParty, verbose_name=_("partner"), on_delete=models.CASCADE, related_name="tokens")
+    country_code = models.CharField(_("country code"), max_length=2)
+    party_code = models.CharField(_("party id"), max_length=3)
+    uid = models.CharField(_("uid"), max_length=36)
+    type = models.CharField(_("type"), max_length=12, choices=Type.choices)
+    contract_id = models.CharField(_("contract id"), max_length=36)
+    visual_number = models.CharField(_("visual number"), max_length=64, blank=True)
+    issuer = models.CharField(_("issuer"), max_length=64)
+    group_id = models.CharField(_("group id"), max_length=36, blank=True)
+    valid = models.BooleanField(_("valid"))
+    whitelist = models.CharField(_("whitelist"), max_length=16, choices=Whitelist.choices)
+    language = models.CharField(_("language"), max_length=2, blank=True)
+    default_profile_type = models.CharField(_("default profile type"), max_length=10, blank=True)
+    energy_contract = models.JSONField(_("energy contract"), null=True, blank=True)
+    last_updated = models.DateTimeField(_("last updated"))
+
+    class Meta:
+        verbose_name = _("roaming token")
+        verbose_name_plural = _("roaming tokens")
+        ordering = ["country_code", "party_code", "uid"]
+        constraints = [models.UniqueConstraint(fields=["country_code", "party_code", "uid", "type"],
+                                               name="ocpi_token_unique")]
+        indexes = [models.Index(fields=["uid"], name="ocpi_token_uid")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_code} {self.uid} ({self.type})"
+
+
+class OcpiCommand(models.Model):
+    """A command an eMSP sent us (commands module): answered at once with a CommandResponse, its outcome POSTed
+    to ``response_url`` later as a CommandResult (ACCEPTED, REJECTED, …, TIMEOUT when the charger never answered)."""
+
+    party = models.ForeignKey(OcpiParty, verbose_name=_("party"), on_delete=models.PROTECT, related_name="commands")
+    command = models.CharField(_("command"), max_length=20)
+    response_url = models.URLField(_("response URL"), max_length=500)
+    request = models.JSONField(_("request"))
+    response = models.CharField(_("response"), max_length=20, blank=True)
+    result = models.CharField(_("result"), max_length=30, blank=True)
+    result_message = models.CharField(_("result message"), max_length=300, blank=True)
+    remote_command = models.ForeignKey("charging.RemoteCommand", verbose_name=_("charger command"), null=True,
+                                       blank=True, on_delete=models.SET_NULL, related_name="+")
+    session = models.ForeignKey("charging.ChargingSession", verbose_name=_("session"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("received"), default=timezone.now)
+    result_sent_at = models.DateTimeField(_("result sent"), null=True, blank=True)
+    result_attempts = models.PositiveSmallIntegerField(_("result attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("roaming command")
+        verbose_name_plural = _("roaming commands")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.command} from {self.party} ({self.result or self.response or 'new'})"
+
+
+class OcpiPush(models.Model):
+    """One object to push to one partner (sender modules: PUT/PATCH locations, sessions, tariffs; POST CDRs). One
+    pending row per (party, module, object): a later change replaces the payload instead of queueing more; after
+    the last attempt it is given up (the partner resyncs by GET, as OCPI intends)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        GIVEN_UP = "given_up", _("given up")
+
+    party = models.ForeignKey(OcpiParty, verbose_name=_("party"), on_delete=models.CASCADE, related_name="pushes")
+    module = models.CharField(_("module"), max_length=20)
+    object_id = models.CharField(_("object id"), max_length=100)
+    method = models.CharField(_("method"), max_length=6)
+    url = models.CharField(_("URL"), max_length=500)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("roaming push")
+        verbose_name_plural = _("roaming pushes")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["party", "module", "object_id"], condition=Q(status="pending"),
+                                               name="ocpi_push_one_pending_per_object")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="ocpi_push_due")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.module}/{self.object_id} → {self.party} ({self.get_status_display()})"
