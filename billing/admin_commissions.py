@@ -8,15 +8,11 @@ is audited by the service (billing.services.commissions.commission_resend).
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest
-from django.urls import path, reverse
-from django.utils.formats import date_format
-from django.utils.html import format_html
-from django.utils.translation import gettext as _
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, action_with_reason
-from billing.admin_payouts import _stored_file_response
+from billing.admin_documents import IssuedDocumentAdminMixin
 from billing.models import CommissionStatement, Statement
 from billing.selectors import format_amount
 from billing.services import commissions as commission_services
@@ -58,7 +54,7 @@ def _resend_commission(commission: CommissionStatement, request: HttpRequest, re
 
 
 @admin.register(CommissionStatement)
-class CommissionStatementAdmin(TenantScopedAdmin):
+class CommissionStatementAdmin(IssuedDocumentAdminMixin, TenantScopedAdmin):
     """Commission statements as issued; nothing on them is edited. The PDF is downloaded through the admin (the
     reseller's own statements only)."""
 
@@ -77,23 +73,6 @@ class CommissionStatementAdmin(TenantScopedAdmin):
     resend_commissions = action_with_reason(description=gettext_lazy("Send the commission statement again"),
                                             permissions=["view"], apply=_resend_commission)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=gettext_lazy("number"), ordering="number")
-    def display_number(self, commission):
-        return commission.display_number
-
-    @admin.display(description=gettext_lazy("period"), ordering="period_start")
-    def period(self, commission):
-        return date_format(commission.period_start, "YEAR_MONTH_FORMAT")
-
     @admin.display(description=gettext_lazy("revenue excl. VAT"), ordering="revenue_excl")
     def revenue(self, commission):
         return format_amount(commission.revenue_excl, commission.currency)
@@ -105,23 +84,3 @@ class CommissionStatementAdmin(TenantScopedAdmin):
     @admin.display(description=gettext_lazy("commission incl. VAT"), ordering="commission_incl")
     def commission_total(self, commission):
         return format_amount(commission.commission_incl, commission.currency)
-
-    @admin.display(description=gettext_lazy("PDF"))
-    def pdf_link(self, commission):
-        if not commission.pdf:
-            return _("Not stored yet (made when the commission statement is e-mailed).")
-        url = reverse("admin:billing_commissionstatement_pdf", args=[commission.pk])
-        return format_html('<a href="{}">{}</a>', url, _("Download %(number)s.pdf") % {
-            "number": commission.display_number})
-
-    def get_urls(self):
-        return [path("<int:object_id>/pdf/", self.admin_site.admin_view(self.pdf_view),
-                     name="billing_commissionstatement_pdf"),
-                *super().get_urls()]
-
-    def pdf_view(self, request: HttpRequest, object_id: int):
-        # get_object() goes through the tenant-scoped queryset: another reseller's statement is a 404.
-        commission = self.get_object(request, str(object_id))
-        if commission is None or not self.has_view_permission(request, commission):
-            raise Http404(_("No such commission statement."))
-        return _stored_file_response(commission.pdf, f"{commission.display_number}.pdf", "application/pdf")

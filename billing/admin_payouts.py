@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
 from accounts.tenancy import is_operator_staff, scope
+from billing.admin_documents import IssuedDocumentAdminMixin, stored_file_response
 from billing.models import (
     BillingProfile,
     FeePlan,
@@ -208,16 +209,6 @@ class StatementPeriodFilter(admin.SimpleListFilter):
         return queryset.filter(period_start__year=int(match[1]), period_start__month=int(match[2]))
 
 
-def _stored_file_response(field_file, filename: str, content_type: str) -> FileResponse:
-    if not field_file:
-        raise Http404(_("No file is stored."))
-    try:
-        handle = field_file.open("rb")
-    except FileNotFoundError:
-        raise Http404(_("The stored file is missing.")) from None
-    return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
-
-
 def _resend_statement(statement: Statement, request: HttpRequest, reason: str) -> str:
     try:
         statement_services.statement_resend(statement=statement, acting_user=request.user, reason=reason)
@@ -227,7 +218,7 @@ def _resend_statement(statement: Statement, request: HttpRequest, reason: str) -
 
 
 @admin.register(Statement)
-class StatementAdmin(TenantScopedAdmin):
+class StatementAdmin(IssuedDocumentAdminMixin, TenantScopedAdmin):
     """Self-billing statements as issued; nothing on them is edited. The PDF is downloaded through the admin (the
     association's own statements only)."""
 
@@ -246,23 +237,6 @@ class StatementAdmin(TenantScopedAdmin):
     resend_statements = action_with_reason(description=gettext_lazy("Send the statement again"),
                                            permissions=["view"], apply=_resend_statement)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=gettext_lazy("number"), ordering="number")
-    def display_number(self, statement):
-        return statement.display_number
-
-    @admin.display(description=gettext_lazy("period"), ordering="period_start")
-    def period(self, statement):
-        return date_format(statement.period_start, "YEAR_MONTH_FORMAT")
-
     @admin.display(description=gettext_lazy("total charging"), ordering="total_amount")
     def total(self, statement):
         return format_amount(statement.total_amount, statement.currency)
@@ -274,25 +248,6 @@ class StatementAdmin(TenantScopedAdmin):
     @admin.display(description=gettext_lazy("payout incl. VAT"), ordering="payout_incl")
     def payout_total(self, statement):
         return format_amount(statement.payout_incl, statement.currency)
-
-    @admin.display(description=gettext_lazy("PDF"))
-    def pdf_link(self, statement):
-        if not statement.pdf:
-            return _("Not stored yet (made when the statement is e-mailed).")
-        url = reverse("admin:billing_statement_pdf", args=[statement.pk])
-        return format_html('<a href="{}">{}</a>', url, _("Download %(number)s.pdf") % {
-            "number": statement.display_number})
-
-    def get_urls(self):
-        return [path("<int:object_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_statement_pdf"),
-                *super().get_urls()]
-
-    def pdf_view(self, request: HttpRequest, object_id: int):
-        # get_object() goes through the tenant-scoped queryset: another association's statement is a 404.
-        statement = self.get_object(request, str(object_id))
-        if statement is None or not self.has_view_permission(request, statement):
-            raise Http404(_("No such statement."))
-        return _stored_file_response(statement.pdf, f"{statement.display_number}.pdf", "application/pdf")
 
 
 # --- Payouts --------------------------------------------------------------------------------------------------------
@@ -440,4 +395,4 @@ class PayoutFileAdmin(admin.ModelAdmin):
         payout_file = self.get_object(request, str(object_id))
         if payout_file is None:
             raise Http404(_("No such payout file."))
-        return _stored_file_response(payout_file.file, f"{payout_file.message_id}.xml", "application/xml")
+        return stored_file_response(payout_file.file, f"{payout_file.message_id}.xml", "application/xml")
