@@ -96,7 +96,21 @@ def session_price(*, session: ChargingSession, now: datetime) -> SessionCost:
         "tariffs": [{"valid_from": period.valid_from.isoformat(), "tariff": pricing.tariff_snapshot(period.tariff)}
                     for period in timeline.periods],
         "used_fallback": any(fallbacks), "priced_at": now})
+    session_id = session.pk
+    for listener in _priced_listeners:
+        transaction.on_commit(lambda listener=listener: listener(session_id), robust=True)
     return cost
+
+
+# Other apps that act once a session has its price (roaming sends the CDR) register here; each listener gets the
+# session id after the SessionCost is committed. Billing knows nothing more about them.
+_priced_listeners: list = []
+
+
+def register_priced_listener(listener) -> None:
+    """Add ``listener(session_id)``, called after each committed pricing; registering twice adds it once."""
+    if listener not in _priced_listeners:
+        _priced_listeners.append(listener)
 
 
 def session_live_cost(*, session: ChargingSession, at: datetime) -> pricing.PricingResult:
