@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from accounts.admin_base import REASON_FIELD, AuditedAdmin, action_with_reason
 from accounts.services import audit
 from accounts.tenancy import is_operator_staff
-from roaming.models import OcpiParty, OcpiRequestLog
+from roaming.models import OcpiParty, OcpiPush, OcpiRequestLog
 from roaming.services import credentials as service
 from roaming.services.credentials import ocpi_base_url
 
@@ -128,6 +128,40 @@ class OcpiRequestLogAdmin(OperatorOnlyMixin, admin.ModelAdmin):
     search_fields = ["url", "request_id", "correlation_id"]
     date_hierarchy = "at"
     list_select_related = ["party"]
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _retry_push(push, request, reason):
+    from roaming.services.pushes import push_retry_now
+
+    push_retry_now(push=push, acting_user=request.user, reason=reason)
+
+
+@admin.register(OcpiPush)
+class OcpiPushAdmin(OperatorOnlyMixin, admin.ModelAdmin):
+    """The push log: read-only; "Retry now" sends a pending or given-up push again (with a reason, audited)."""
+
+    list_display = ["created_at", "party", "module", "object_id", "method", "status", "attempts", "next_attempt_at",
+                    "sent_at", "last_error"]
+    list_filter = ["status", "module", "method", "party"]
+    search_fields = ["object_id", "url", "last_error"]
+    date_hierarchy = "created_at"
+    list_select_related = ["party"]
+    readonly_fields = ["party", "module", "object_id", "method", "url", "payload", "status", "attempts",
+                       "next_attempt_at", "last_error", "created_at", "sent_at"]
+    actions = ["retry_now"]
+    retry_now = action_with_reason(description=gettext_lazy("Retry now"), permissions=["retry"], apply=_retry_push)
+
+    def has_retry_permission(self, request) -> bool:
+        return is_operator_staff(request.user) and self.has_view_permission(request)
 
     def has_add_permission(self, request, *args):
         return False

@@ -50,6 +50,8 @@ class Authorization:
     status: AuthStatus
     id_token: IdToken | None
     reason: str
+    #: The roaming partner (country code + party id, e.g. "NLEXA") whose token was accepted, for the session.
+    roaming_party: str = ""
 
     @property
     def accepted(self) -> bool:
@@ -76,6 +78,8 @@ class RoamingDecision:
     status: AuthStatus
     reason: str = ""
     id_token: IdToken | None = None
+    #: The token's eMSP (country code + party id, e.g. "NLEXA"): marks the session as roaming.
+    roaming_party: str = ""
 
 
 #: Asks one source (e.g. an OCPI partner's real-time authorization); None means "not one of mine".
@@ -219,12 +223,12 @@ def decide(*, charge_point: ChargePoint, token: IdToken | None, at: datetime, ev
 
 
 def _decide(*, charge_point: ChargePoint, token: IdToken | None, at: datetime, evse: Evse | None, purpose: str,
-            uid: str, check_bookings: bool) -> tuple[AuthStatus, str, IdToken | None]:
+            uid: str, check_bookings: bool) -> tuple[AuthStatus, str, IdToken | None, str]:
     place = _place(charge_point, at)
     if token is not None:
         refusal = _token_refusal(token, place.charge_point, at)
         if refusal is not None:
-            return (*refusal, token)
+            return (*refusal, token, "")
     bookings = check_bookings and purpose in _BOOKING_PURPOSES
     first_refusal = None
     roaming: dict[str, RoamingDecision] = {}  # the partner is asked once, however many EVSEs are public
@@ -241,9 +245,10 @@ def _decide(*, charge_point: ChargePoint, token: IdToken | None, at: datetime, e
         if refusal is None and bookings:
             refusal = _booking_refusal(token=found, evse=candidate, at=at)
         if refusal is None:
-            reason = decision.reason if token is None else ""
-            return AuthStatus.ACCEPTED, reason, found
-        first_refusal = first_refusal or (*refusal, found)
+            if token is None:
+                return AuthStatus.ACCEPTED, decision.reason, found, decision.roaming_party
+            return AuthStatus.ACCEPTED, "", found, ""
+        first_refusal = first_refusal or (*refusal, found, "")
     return first_refusal
 
 
@@ -257,15 +262,15 @@ def _roaming_decision(uid: str, place: _Place, evse: Evse | None, mode: AccessMo
     if decision is None:
         return unknown
     return RoamingDecision(status=decision.status, reason=f"Roaming: {decision.reason}".strip(" :"),
-                           id_token=decision.id_token)
+                           id_token=decision.id_token, roaming_party=decision.roaming_party)
 
 
 def authorize(*, charge_point: ChargePoint, uid: str, at: datetime, purpose: str, evse: Evse | None = None,
               check_concurrent: bool = False, exclude_session_id: int | None = None) -> Authorization:
     """Decide and record. ``check_concurrent``: refuse a token already charging elsewhere (ConcurrentTx)."""
     token = find_token(uid)
-    status, reason, found = _decide(charge_point=charge_point, token=token, at=at, evse=evse, purpose=purpose,
-                                    uid=uid, check_bookings=True)
+    status, reason, found, roaming_party = _decide(charge_point=charge_point, token=token, at=at, evse=evse,
+                                                   purpose=purpose, uid=uid, check_bookings=True)
     if status == AuthStatus.ACCEPTED and check_concurrent and found is not None:
         busy = ChargingSession.objects.filter(id_token=found, status=ChargingSession.Status.ACTIVE)
         if exclude_session_id is not None:
@@ -274,4 +279,5 @@ def authorize(*, charge_point: ChargePoint, uid: str, at: datetime, purpose: str
             status, reason = AuthStatus.CONCURRENT_TX, "Token already in an active session"
     AuthorizationAttempt.objects.create(charge_point=charge_point, evse=evse, id_token_uid=uid[:36], id_token=found,
                                         purpose=purpose, status=status.value, reason=reason[:200], at=at)
-    return Authorization(status=status, id_token=found, reason=reason)
+    return Authorization(status=status, id_token=found, reason=reason,
+                         roaming_party=roaming_party if status == AuthStatus.ACCEPTED else "")

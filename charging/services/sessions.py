@@ -122,7 +122,7 @@ def start_session(*, charge_point: ChargePoint, evse: Evse, uid: str, meter_star
         auth_source=ChargingSession.AuthSource.OFFLINE if offline else auth_source,
         authorization_status=authorization.status.value, transaction_id=transaction_id or "",
         remote_start_id=remote_start_id, reservation=reservation, started_at=started_at,
-        meter_start_wh=meter_start_wh, offline=offline)
+        meter_start_wh=meter_start_wh, offline=offline, roaming_party=authorization.roaming_party)
     if not transaction_id:
         session.transaction_id = str(session.pk)
         session.save(update_fields=["transaction_id"])
@@ -356,7 +356,8 @@ def authorize_session(*, charge_point: ChargePoint, transaction_id: str, uid: st
     token = authorization.id_token
     session.id_token, session.id_token_uid, session.user = token, uid[:36], token.user if token else None
     session.authorization_status = authorization.status.value
-    session.save(update_fields=["id_token", "id_token_uid", "user", "authorization_status"])
+    session.roaming_party = authorization.roaming_party
+    session.save(update_fields=["id_token", "id_token_uid", "user", "authorization_status", "roaming_party"])
     return authorization
 
 

@@ -175,8 +175,17 @@ CELERY_BEAT_SCHEDULE = {
                           "schedule": crontab(minute=30, hour=6, day_of_month=1, month_of_year="1,4,7,10")},
     # Load balancing's safety net: every fuse tree recomputed (stale building readings fall back to failsafe).
     "recompute-power-groups": {"task": "loadbalancing.tasks.recompute_all_task", "schedule": 60.0},
+    # OCPI: CDRs of priced roaming sessions never queued (the safety net behind the priced-session listener).
+    "ocpi-cdrs-due": {"task": "roaming.tasks.cdrs_push_due_task", "schedule": 60.0},
+    # OCPI: TIMEOUT results for commands a charger never answered, and result POSTs the eMSP did not take.
+    "ocpi-command-results": {"task": "roaming.tasks.command_results_sweep_task", "schedule": 60.0},
     # Stripe Connect transfers of the payouts due today, daily at 09:00.
     "run-payouts": {"task": "billing.tasks.payouts_execute_task", "schedule": crontab(minute=0, hour=9)},
+    # OCPI pushes: retries whose backoff has run out, every minute; locations changed since the last run re-PUT
+    # every 15 minutes; tariffs re-PUT daily just after midnight (dynamic ones carry the new day's spot prices).
+    "ocpi-send-due-pushes": {"task": "roaming.tasks.pushes_send_due_task", "schedule": 60.0},
+    "ocpi-locations-consistency": {"task": "roaming.tasks.locations_consistency_task", "schedule": 900.0},
+    "ocpi-tariffs-push": {"task": "roaming.tasks.tariffs_push_task", "schedule": crontab(minute=5, hour=0)},
 }
 
 # --- Auth -------------------------------------------------------------------------------------------------------
@@ -247,6 +256,8 @@ OCPI_BUSINESS_NAME = env.str("OCPI_BUSINESS_NAME", default="csms")
 OCPI_BASE_URL = env.str("OCPI_BASE_URL", default=PUBLIC_BASE_URL.rstrip("/") + "/ocpi")
 # Seconds to wait for a partner's answer.
 OCPI_REQUEST_TIMEOUT = env.float("OCPI_REQUEST_TIMEOUT", default=10.0)
+# Seconds a real-time token authorization with an eMSP may take (a charger is waiting for the answer).
+OCPI_AUTHORIZE_TIMEOUT = env.float("OCPI_AUTHORIZE_TIMEOUT", default=3.0)
 
 # --- OCPP gateway -----------------------------------------------------------------------------------------------
 # Unknown identities are refused; with this on they are registered as Pending (for commissioning) instead.

@@ -116,6 +116,8 @@ class EmspPeer:
     tokens: dict[str, tuple[str, dict]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     command_results: list[Received] = field(default_factory=list)
+    #: Every real-time authorization request (POST tokens/{uid}/authorize) with its LocationReferences body.
+    authorize_requests: list[Received] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     #: Set by the handler: how the CPO's last call fetching our endpoints went (for registration errors).
     last_error: str = ""
@@ -349,6 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = dict(self.headers)
         if module == "tokens" and method == "POST" and rest.endswith("/authorize"):
             uid = rest.split("/")[0]
+            peer.authorize_requests.append(Received(method, module, rest, body, headers))
             if uid not in peer.tokens:
                 self._reply(404, _envelope(None, 2004, "Unknown token"))
                 return
