@@ -639,10 +639,22 @@ def _session_last_updated(session: ChargingSession, cost) -> datetime:
                    cost.priced_at if cost is not None else None)
 
 
+def _authorization(session: ChargingSession) -> tuple[str, str | None]:
+    """The session's auth_method and, when an eMSP started it by command with one, its authorization_reference."""
+    method = AUTH_METHOD.get(session.auth_source, "WHITELIST")
+    if session.auth_source != ChargingSession.AuthSource.REMOTE:
+        return method, None
+    from roaming.services.commands import start_command  # commands builds on this module
+
+    command = start_command(session)
+    return method, (command.request.get("authorization_reference") or None) if command is not None else None
+
+
 def session_to_ocpi(session: ChargingSession, *, at: datetime) -> dict:
     """An OCPI Session (``at``: now, for the running time of a session not yet priced)."""
     country_code, party_id = cpo_identity()
     cost = _cost(session)
+    auth_method, reference = _authorization(session)
     data = {
         "country_code": country_code,
         "party_id": party_id,
@@ -650,7 +662,7 @@ def session_to_ocpi(session: ChargingSession, *, at: datetime) -> dict:
         "start_date_time": ocpi_datetime(session.started_at),
         "kwh": kwh(session.energy_wh),
         "cdr_token": cdr_token(session),
-        "auth_method": AUTH_METHOD.get(session.auth_source, "WHITELIST"),
+        "auth_method": auth_method,
         "location_id": str(session.charge_point.location_id or ""),
         "evse_uid": str(session.evse_id),
         "connector_id": _connector_id(session),
@@ -665,6 +677,8 @@ def session_to_ocpi(session: ChargingSession, *, at: datetime) -> dict:
         data["meter_id"] = _text(session.charge_point.serial_number, 255)
     if cost is not None:
         data["total_cost"] = _price(cost.total_excl_vat, cost.total_incl_vat)
+    if reference:
+        data["authorization_reference"] = _text(reference, 36)
     return data
 
 
@@ -699,6 +713,7 @@ def cdr_to_ocpi(session: ChargingSession) -> dict:
     if location is None or location.latitude is None or location.longitude is None or not session.evse.public_id:
         raise NotACdr(f"Session {session.pk} is not at a published EVSE.")
     country_code, party_id = cpo_identity()
+    auth_method, reference = _authorization(session)
     evse = session.evse
     connector = evse.connectors.order_by("connector_id").first() or Connector(evse=evse, connector_id=1)
     cdr_location = {
@@ -732,7 +747,7 @@ def cdr_to_ocpi(session: ChargingSession) -> dict:
         "end_date_time": ocpi_datetime(session.stopped_at),
         "session_id": str(session.pk),
         "cdr_token": cdr_token(session),
-        "auth_method": AUTH_METHOD.get(session.auth_source, "WHITELIST"),
+        "auth_method": auth_method,
         "cdr_location": cdr_location,
         "currency": cost.currency,
         "tariffs": _cdr_tariffs(session, cost),
@@ -752,6 +767,8 @@ def cdr_to_ocpi(session: ChargingSession) -> dict:
     signed = signed_data(session)
     if signed is not None:
         data["signed_data"] = signed
+    if reference:
+        data["authorization_reference"] = _text(reference, 36)
     return data
 
 

@@ -241,3 +241,31 @@ class OcpiPush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.module}/{self.object_id} → {self.party} ({self.get_status_display()})"
+
+
+class OcpiClientInfo(models.Model):
+    """What a hub tells us about the parties behind it (hubclientinfo module, we are the receiver): whether each is
+    connected to the hub, so we do not push to or wait for a party that is offline."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "CONNECTED", "CONNECTED"
+        OFFLINE = "OFFLINE", "OFFLINE"
+        PLANNED = "PLANNED", "PLANNED"
+        SUSPENDED = "SUSPENDED", "SUSPENDED"
+
+    hub = models.ForeignKey(OcpiParty, verbose_name=_("hub"), on_delete=models.CASCADE, related_name="client_infos")
+    country_code = models.CharField(_("country code"), max_length=2)
+    party_code = models.CharField(_("party id"), max_length=3)
+    role = models.CharField(_("role"), max_length=5)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    last_updated = models.DateTimeField(_("last updated"))
+
+    class Meta:
+        verbose_name = _("hub client")
+        verbose_name_plural = _("hub clients")
+        ordering = ["country_code", "party_code", "role"]
+        constraints = [models.UniqueConstraint(fields=["hub", "country_code", "party_code", "role"],
+                                               name="ocpi_client_info_once")]
+
+    def __str__(self) -> str:
+        return f"{self.country_code}*{self.party_code} {self.role}: {self.status}"

@@ -8,6 +8,7 @@ from roaming.views.cdrs import CdrsView
 from roaming.views.chargingprofiles import ChargingProfilesView
 from roaming.views.commands import CommandsView
 from roaming.views.credentials import CredentialsView
+from roaming.views.hubclientinfo import HubClientInfoView
 from roaming.views.locations import LocationsView
 from roaming.views.sessions import ChargingPreferencesView, SessionsView
 from roaming.views.tariffs import TariffsView
@@ -20,6 +21,9 @@ urlpatterns = [
     re_path(r"^versions/?$", VersionsView.as_view(), name="versions"),
     re_path(rf"^{VERSION_PATTERN}/$", VersionDetailsView.as_view(), name="version_details"),
     re_path(rf"^{VERSION_PATTERN}/credentials/?$", CredentialsView.as_view(), name="credentials"),
+    re_path(rf"^cpo/{VERSION_PATTERN}/hubclientinfo/?$", HubClientInfoView.as_view(), name="hubclientinfo"),
+    re_path(rf"^cpo/{VERSION_PATTERN}/hubclientinfo/(?P<country_code>[^/]+)/(?P<party_id>[^/]+)/?$",
+            HubClientInfoView.as_view(), name="hubclientinfo_party"),
     re_path(rf"^cpo/{VERSION_PATTERN}/tokens/?$", TokensView.as_view(), name="tokens"),
     re_path(rf"^cpo/{VERSION_PATTERN}/tokens/(?P<country_code>[^/]+)/(?P<party_id>[^/]+)/(?P<token_uid>[^/]+)/?$",
             TokensView.as_view(), name="token"),

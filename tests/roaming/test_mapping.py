@@ -448,3 +448,24 @@ def test_evse_id_format(text, expected):
 def test_an_evse_with_a_malformed_evse_id_is_not_published(site):
     station(site, prefix="Laddplats ")
     assert ocpi_location(site) is None
+
+
+def test_a_session_an_emsp_started_by_command_carries_its_authorization_reference(priced_session):
+    from roaming.models import OcpiCommand, OcpiParty
+
+    session, _tariff = priced_session
+    party = OcpiParty.objects.create(name="Partner", country_code="DE", party_id="ABC")
+    OcpiCommand.objects.create(party=party, command="START_SESSION", response_url="https://emsp.example/r/1",
+                               request={"token": {"uid": "04AABBCCDD"}, "authorization_reference": "REF-77",
+                                        "location_id": str(session.charge_point.location_id),
+                                        "evse_uid": str(session.evse_id)},
+                               response="ACCEPTED", created_at=session.started_at - timedelta(minutes=1))
+    ChargingSession.objects.filter(pk=session.pk).update(auth_source=ChargingSession.AuthSource.REMOTE)
+    session.refresh_from_db()
+    data = valid("Session", mapping.session_to_ocpi(session, at=NOW))
+    assert (data["auth_method"], data["authorization_reference"]) == ("COMMAND", "REF-77")
+    cdr = valid("CDR", mapping.cdr_to_ocpi(session))
+    assert (cdr["auth_method"], cdr["authorization_reference"]) == ("COMMAND", "REF-77")
+    ChargingSession.objects.filter(pk=session.pk).update(auth_source=ChargingSession.AuthSource.CHARGER)
+    session.refresh_from_db()
+    assert "authorization_reference" not in mapping.session_to_ocpi(session, at=NOW)
