@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 from accounts.admin_base import REASON_FIELD, AuditedAdmin, action_with_reason
 from accounts.services import audit
 from accounts.tenancy import is_operator_staff
-from roaming.models import OcpiParty, OcpiPush, OcpiRequestLog
+from roaming.models import OcpiClientInfo, OcpiCommand, OcpiParty, OcpiPush, OcpiRequestLog, OcpiToken
 from roaming.services import credentials as service
 from roaming.services.credentials import ocpi_base_url
 
@@ -171,3 +171,40 @@ class OcpiPushAdmin(OperatorOnlyMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class _ReadOnlyOperatorAdmin(OperatorOnlyMixin, admin.ModelAdmin):
+    """Rows the partners write through OCPI: support looks, nobody edits them here."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OcpiToken)
+class OcpiTokenAdmin(_ReadOnlyOperatorAdmin):
+    list_display = ["uid", "type", "country_code", "party_code", "contract_id", "valid", "whitelist", "owner",
+                    "last_updated"]
+    list_filter = ["valid", "whitelist", "type", "owner"]
+    search_fields = ["=uid", "contract_id", "visual_number"]
+    list_select_related = ["owner"]
+
+
+@admin.register(OcpiCommand)
+class OcpiCommandAdmin(_ReadOnlyOperatorAdmin):
+    list_display = ["created_at", "command", "party", "response", "result", "result_sent_at", "result_attempts"]
+    list_filter = ["command", "response", "result", "party"]
+    list_select_related = ["party"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(OcpiClientInfo)
+class OcpiClientInfoAdmin(_ReadOnlyOperatorAdmin):
+    list_display = ["country_code", "party_code", "role", "status", "hub", "last_updated"]
+    list_filter = ["status", "role", "hub"]
+    list_select_related = ["hub"]

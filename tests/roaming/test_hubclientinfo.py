@@ -45,3 +45,26 @@ def test_only_a_hub_may_send_client_info(client):
     assert put(client, INFO, token="emsp-token").json()["status_code"] == 2001
     assert client.get(URL, **auth("emsp-token")).status_code == 404
     assert not OcpiClientInfo.objects.exists()
+
+
+def test_support_sees_tokens_commands_and_hub_clients_and_boards_do_not(client, django_user_model):
+    from django.urls import reverse
+
+    from accounts.models import Membership
+    from tests.accounts.factories import MembershipFactory, OperatorFactory, OrganizationFactory, UserFactory
+
+    hub = party_with(token_c="hub-token", role=OcpiParty.Role.HUB)
+    put(client, INFO)
+    staff = MembershipFactory(organization=OperatorFactory(), role=Membership.Role.OPERATOR_SUPPORT,
+                              user=UserFactory(is_staff=True)).user
+    board = MembershipFactory(organization=OrganizationFactory(), role=Membership.Role.ORG_ADMIN,
+                              user=UserFactory(is_staff=True)).user
+    pages = [reverse(f"admin:roaming_{model}_changelist") for model in ("ocpitoken", "ocpicommand", "ocpiclientinfo")]
+    client.force_login(staff)
+    for page in pages:
+        assert client.get(page).status_code == 200, page
+    assert "ABC" in client.get(pages[2]).content.decode()
+    client.force_login(board)
+    for page in pages:
+        assert client.get(page).status_code == 403, page
+    assert hub.client_infos.count() == 1
