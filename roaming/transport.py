@@ -251,6 +251,8 @@ class OcpiView(APIView):
     parser_classes = [JSONParser]
     content_negotiation_class = _FirstRenderer
     throttle_classes: list = []
+    # OCPI is specified by the OCPI documents, not by our OpenAPI schema (the Connect API's): kept out of it.
+    schema = None
     #: Functional modules (locations, tokens, …) need token C and carry the OCPI-to/from routing headers.
     functional_module = False
 

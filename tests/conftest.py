@@ -73,6 +73,19 @@ def csms_server(django_db_setup, django_db_blocker, redis_url, tmp_path_factory)
 
 
 @pytest.fixture
+def own_csms_server(django_db_setup, redis_url, tmp_path):
+    """A daphne server of one test's own, configured like ``csms_server``. Use it where the server writes audit
+    rows (or keeps other per-process memory): the shared server outlives the database flush between transactional
+    tests and keeps the content type ids it cached, so its audit rows would name types that no longer exist."""
+    data_dir = tmp_path / "server-data"
+    data_dir.mkdir()
+    with running_csms(data_dir, DATABASE_URL=_database_url(), REDIS_URL=redis_url, CONN_MAX_AGE="0",
+                      OCPP_VALIDATE_RESPONSES="true", OCPP_SEEN_WRITE_INTERVAL="0", OCPP_BATCH_FLUSH_SECONDS="0.05",
+                      OCPP_DEFAULT_COMMAND_TIMEOUT="5", LOG_LEVEL="WARNING") as url:
+        yield url
+
+
+@pytest.fixture
 def server_settings(settings, redis_url):
     """Point this process's channel layer at the server's, so charging.commands.send reaches it."""
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",

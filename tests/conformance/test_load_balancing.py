@@ -27,8 +27,6 @@ from loadbalancing.services import grid_reading_record
 from tests.accounts.factories import OrganizationFactory
 from tests.conformance.clients import Charger16, Charger201, connected
 from tests.conformance.test_ocpp16 import db, ts
-from tests.conftest import _database_url
-from tests.servers import running_csms
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.conformance]
 KEY = "load-balancing-authorization-key"
@@ -43,19 +41,11 @@ SETTLE = 1.0
 
 
 @pytest.fixture
-def lb_server(django_db_setup, redis_url, tmp_path):
-    """A daphne server of this test's own, configured like ``csms_server``.
-
-    The shared session server outlives the database flush between transactional tests, and with it the content
-    types it cached: its first SetChargingProfile caches RemoteCommand's, and in the next test the audit row of every
-    command then fails on a content type that no longer exists. The dispatcher's memory (measured currents, the tree
-    of each charger) would leak from one test into the next as well."""
-    data_dir = tmp_path / "server-data"
-    data_dir.mkdir()
-    with running_csms(data_dir, DATABASE_URL=_database_url(), REDIS_URL=redis_url, CONN_MAX_AGE="0",
-                      OCPP_VALIDATE_RESPONSES="true", OCPP_SEEN_WRITE_INTERVAL="0", OCPP_BATCH_FLUSH_SECONDS="0.05",
-                      OCPP_DEFAULT_COMMAND_TIMEOUT="5", LOG_LEVEL="WARNING") as url:
-        yield url
+def lb_server(own_csms_server):
+    """A server of this test's own (tests/conftest.py ``own_csms_server``): besides the content types the shared
+    server would keep across database flushes, the dispatcher's memory (measured currents, each charger's tree)
+    would leak from one test into the next."""
+    return own_csms_server
 
 
 class Site:

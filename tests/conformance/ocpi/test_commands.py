@@ -21,9 +21,9 @@ from tests.conformance.ocpi.peer import EmspPeer, call
 from tests.conformance.test_ocpp16 import db
 from tests.conformance.test_remote_actions import booted
 
-# reset_sequences: the server process caches ContentType ids (its audit rows name the RemoteCommand's type); after
-# a transactional test's flush they are recreated, and only with the sequences reset do they get the same ids again.
-pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.conformance]
+# Each test runs its own server (own_csms_server): the server writes audit rows for the commands it sends, and the
+# shared one would still hold the content type ids of a database flushed since.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.conformance]
 KEY = "ocpi-commands-authorization-key"
 TOKEN_C = "peer-token-for-calling-us"
 
@@ -86,12 +86,12 @@ def _post(url: str, body) -> tuple[float, object]:
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
-async def test_start_session_reaches_the_charger_and_accepted_is_posted(csms_server, server_settings, transactional_db,
-                                                                       peer, version):
+async def test_start_session_reaches_the_charger_and_accepted_is_posted(own_csms_server, server_settings,
+                                                                       transactional_db, peer, version):
     station, _party = await db(_setup, version)
-    url = csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands/START_SESSION"
+    url = own_csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands/START_SESSION"
     charger_class = Charger16 if version == "1.6" else Charger201
-    async with connected(csms_server, station.identity, version=version, key=KEY,
+    async with connected(own_csms_server, station.identity, version=version, key=KEY,
                          charger_class=charger_class) as charger:
         await booted(charger, station, version)
         body = await db(_start_body, peer, station)
@@ -114,11 +114,11 @@ async def test_start_session_reaches_the_charger_and_accepted_is_posted(csms_ser
     assert stored.result_sent_at is not None
 
 
-async def test_a_charger_that_never_answers_gives_a_timeout_result(csms_server, server_settings, transactional_db,
+async def test_a_charger_that_never_answers_gives_a_timeout_result(own_csms_server, server_settings, transactional_db,
                                                                    peer):
     station, _party = await db(_setup, "1.6")
-    url = csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands/START_SESSION"
-    async with connected(csms_server, station.identity, key=KEY, charger_class=SilentCharger16) as charger:
+    url = own_csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands/START_SESSION"
+    async with connected(own_csms_server, station.identity, key=KEY, charger_class=SilentCharger16) as charger:
         await booted(charger, station, "1.6")
         body = await db(_start_body, peer, station)
         _took, answer = await asyncio.to_thread(_post, url, body)
@@ -128,9 +128,9 @@ async def test_a_charger_that_never_answers_gives_a_timeout_result(csms_server, 
     assert charger.received[0][0] == "RemoteStartTransaction"
 
 
-async def test_bad_bodies_and_unknown_sessions_over_http(csms_server, server_settings, transactional_db, peer):
+async def test_bad_bodies_and_unknown_sessions_over_http(own_csms_server, server_settings, transactional_db, peer):
     station, _party = await db(_setup, "1.6")
-    base = csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands"
+    base = own_csms_server.replace("ws://", "http://") + "/ocpi/cpo/2.2.1/commands"
     body = await db(_start_body, peer, station)
     del body["token"]["uid"]
     _took, bad = await asyncio.to_thread(_post, f"{base}/START_SESSION", body)
@@ -151,15 +151,15 @@ def _roaming_session(station):
         status=ChargingSession.Status.ACTIVE)
 
 
-async def test_a_charging_profile_reaches_a_2_0_1_charger(csms_server, server_settings, transactional_db, peer):
+async def test_a_charging_profile_reaches_a_2_0_1_charger(own_csms_server, server_settings, transactional_db, peer):
     station, _party = await db(_setup, "2.0.1")
     body = {"response_url": peer.response_url("SET_PROFILE"), "charging_profile": {
         "charging_rate_unit": "W", "charging_profile_period": [{"start_period": 0, "limit": 7400}]}}
-    async with connected(csms_server, station.identity, version="2.0.1", key=KEY,
+    async with connected(own_csms_server, station.identity, version="2.0.1", key=KEY,
                          charger_class=Charger201) as charger:
         await booted(charger, station, "2.0.1")
         session = await db(_roaming_session, station)  # after the boot, which closes sessions left open
-        url = csms_server.replace("ws://", "http://") + f"/ocpi/cpo/2.2.1/chargingprofiles/{session.pk}"
+        url = own_csms_server.replace("ws://", "http://") + f"/ocpi/cpo/2.2.1/chargingprofiles/{session.pk}"
         answer = await asyncio.to_thread(call, "PUT", url, token=TOKEN_C, body=body)
         assert (answer.status_code, answer.data["result"]) == (1000, "ACCEPTED"), answer.body
         results = await _results(peer, 1, 15)
