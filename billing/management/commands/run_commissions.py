@@ -1,11 +1,9 @@
 """Resellers' monthly commission statements by hand: ``run_commissions --period 2026-03 [--reseller x] [--dry-run]``."""
 
-import re
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.models import Organization
+from billing.management import runs
 from billing.services.commissions import CommissionError, commission_run
 
 
@@ -18,23 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show the figures; write nothing")
 
     def handle(self, *args, period, reseller=None, dry_run=False, **options):
-        match = re.fullmatch(r"(\d{4})-(\d{2})", period)
-        if not match:
-            raise CommandError(f"{period!r} is not a period (YYYY-MM).")
-        org = None
-        if reseller:
-            org = Organization.objects.filter(slug=reseller).first()
-            if org is None:
-                raise CommandError(f"No organization with the slug {reseller!r}.")
-
-        def progress(done: int, total: int) -> None:
-            self.stdout.write(f"\r{done}/{total} resellers", ending="")
-            if done == total:
-                self.stdout.write("")
-
         try:
-            summary = commission_run(period=(int(match[1]), int(match[2])), reseller=org, now=timezone.now(),
-                                     dry_run=dry_run, progress=progress)
+            summary = commission_run(period=runs.month(period), reseller=runs.organization(reseller),
+                                     now=timezone.now(), dry_run=dry_run,
+                                     progress=runs.progress_printer(self, "resellers"))
         except CommissionError as error:
             raise CommandError(str(error)) from None
         for planned in summary.commissions:

@@ -1,11 +1,9 @@
 """The monthly self-billing statements by hand: ``run_statements --period 2026-03 [--organization x] [--dry-run]``."""
 
-import re
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.models import Organization
+from billing.management import runs
 from billing.services.statements import StatementError, statement_run
 
 
@@ -18,23 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show the figures; write nothing")
 
     def handle(self, *args, period, organization=None, dry_run=False, **options):
-        match = re.fullmatch(r"(\d{4})-(\d{2})", period)
-        if not match:
-            raise CommandError(f"{period!r} is not a period (YYYY-MM).")
-        org = None
-        if organization:
-            org = Organization.objects.filter(slug=organization).first()
-            if org is None:
-                raise CommandError(f"No organization with the slug {organization!r}.")
-
-        def progress(done: int, total: int) -> None:
-            self.stdout.write(f"\r{done}/{total} associations", ending="")
-            if done == total:
-                self.stdout.write("")
-
         try:
-            summary = statement_run(period=(int(match[1]), int(match[2])), organization=org, now=timezone.now(),
-                                    dry_run=dry_run, progress=progress)
+            summary = statement_run(period=runs.month(period), organization=runs.organization(organization),
+                                  now=timezone.now(), dry_run=dry_run,
+                                  progress=runs.progress_printer(self, "associations"))
         except StatementError as error:
             raise CommandError(str(error)) from None
         for planned in summary.statements:

@@ -1,11 +1,9 @@
 """The quarterly platform subscription invoices by hand: ``run_subscriptions --quarter 2026-Q1 [--dry-run]``."""
 
-import re
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from accounts.models import Organization
+from billing.management import runs
 from billing.services.invoicing import InvoiceError
 from billing.services.subscriptions import subscription_run
 
@@ -19,23 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Show what would be invoiced; write nothing")
 
     def handle(self, *args, quarter, organization=None, dry_run=False, **options):
-        match = re.fullmatch(r"(\d{4})-Q([1-4])", quarter.upper())
-        if not match:
-            raise CommandError(f"{quarter!r} is not a quarter (YYYY-Qn).")
-        org = None
-        if organization:
-            org = Organization.objects.filter(slug=organization).first()
-            if org is None:
-                raise CommandError(f"No organization with the slug {organization!r}.")
-
-        def progress(done: int, total: int) -> None:
-            self.stdout.write(f"\r{done}/{total} organizations", ending="")
-            if done == total:
-                self.stdout.write("")
-
         try:
-            summary = subscription_run(quarter=(int(match[1]), int(match[2])), organization=org, now=timezone.now(),
-                                       dry_run=dry_run, progress=progress)
+            summary = subscription_run(quarter=runs.quarter(quarter), organization=runs.organization(organization),
+                                       now=timezone.now(), dry_run=dry_run,
+                                       progress=runs.progress_printer(self, "organizations"))
         except InvoiceError as error:
             raise CommandError(str(error)) from None
         for planned in summary.invoices:
