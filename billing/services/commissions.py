@@ -30,11 +30,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.mail import EmailMessage
 from django.db import transaction
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization, User
@@ -43,7 +40,7 @@ from billing import commission_pdf
 from billing.invoice_math import DEFAULT_VAT_RATE, vat_in
 from billing.models import BillingProfile, CommissionStatement, InvoiceSeries, Payout, Statement
 from billing.services.invoicing import InvoiceError, Period, invoice_seller
-from billing.services.statements import statement_series
+from billing.services.statements import send_issued_document, statement_series
 from billing.statement_documents import Party
 
 logger = logging.getLogger(__name__)
@@ -234,28 +231,9 @@ def commission_document(commission: CommissionStatement) -> commission_pdf.Commi
 def commission_send(*, commission_id: int, now: datetime) -> bool:
     """Render the PDF (stored on first send) and e-mail it to the reseller's billing address. False without one."""
     commission = CommissionStatement.objects.select_related("reseller", "series").get(pk=commission_id)
-    reseller = commission.reseller
-    to = reseller.billing_email or reseller.contact_email
-    pdf = commission_pdf.render(commission_document(commission))
-    with transaction.atomic():
-        locked = CommissionStatement.objects.select_for_update().get(pk=commission.pk)
-        if not locked.pdf:
-            locked.pdf.save(f"{commission.display_number}.pdf", ContentFile(pdf), save=False)
-            locked.save(update_fields=["pdf"])
-    if not to:
-        logger.warning("commission_send: %s has no billing or contact e-mail", reseller)
-        return False
-    language = reseller.locale if reseller.locale in ("sv", "en") else "sv"
-    context = {"commission": commission, "number": commission.display_number, "reseller": reseller,
-               "operator": invoice_seller()}
-    with translation.override(language):
-        subject = " ".join(render_to_string(f"billing/email/commission_subject_{language}.txt", context).split())
-        body = render_to_string(f"billing/email/commission_body_{language}.txt", context)
-    message = EmailMessage(subject=subject, body=body, to=[to])
-    message.attach(f"{commission.display_number}.pdf", pdf, "application/pdf")
-    message.send()
-    CommissionStatement.objects.filter(pk=commission.pk).update(sent_at=now)
-    return True
+    return send_issued_document(document=commission, pdf=commission_pdf.render(commission_document(commission)),
+                                recipient=commission.reseller, template="commission",
+                                context={"commission": commission, "reseller": commission.reseller}, now=now)
 
 
 @transaction.atomic

@@ -399,31 +399,40 @@ def statement_document(statement: Statement) -> docs.StatementDocument:
         language=org.locale if org.locale in docs.LANGUAGES else "sv", time_zone=settings.TIME_ZONE)
 
 
+def send_issued_document(*, document, pdf: bytes, recipient: Organization, template: str, context: dict,
+                         now: datetime) -> bool:
+    """Store ``document``'s PDF on first send, e-mail it to ``recipient``'s billing (or contact) address in its
+    language with ``billing/email/<template>_{subject,body}_<language>.txt`` and record ``sent_at``. False when the
+    organization has no address (logged; the PDF is stored all the same). For statements and commission
+    statements."""
+    model = type(document)
+    with transaction.atomic():
+        locked = model.objects.select_for_update().get(pk=document.pk)
+        if not locked.pdf:
+            locked.pdf.save(f"{document.display_number}.pdf", ContentFile(pdf), save=False)
+            locked.save(update_fields=["pdf"])
+    to = recipient.billing_email or recipient.contact_email
+    if not to:
+        logger.warning("%s %s: %s has no billing or contact e-mail", template, document.display_number, recipient)
+        return False
+    language = recipient.locale if recipient.locale in ("sv", "en") else "sv"
+    context = {"number": document.display_number, "operator": invoice_seller(), **context}
+    with translation.override(language):
+        subject = " ".join(render_to_string(f"billing/email/{template}_subject_{language}.txt", context).split())
+        body = render_to_string(f"billing/email/{template}_body_{language}.txt", context)
+    message = EmailMessage(subject=subject, body=body, to=[to])
+    message.attach(f"{document.display_number}.pdf", pdf, "application/pdf")
+    message.send()
+    model.objects.filter(pk=document.pk).update(sent_at=now)
+    return True
+
+
 def statement_send(*, statement_id: int, now: datetime) -> bool:
     """Render the PDF (stored on first send) and e-mail it to the association's billing address. False without one."""
     statement = Statement.objects.select_related("organization", "series").get(pk=statement_id)
-    org = statement.organization
-    to = org.billing_email or org.contact_email
-    pdf = render(statement_document(statement))
-    with transaction.atomic():
-        locked = Statement.objects.select_for_update().get(pk=statement.pk)
-        if not locked.pdf:
-            locked.pdf.save(f"{locked.display_number}.pdf", ContentFile(pdf), save=False)
-            locked.save(update_fields=["pdf"])
-    if not to:
-        logger.warning("statement_send: %s has no billing or contact e-mail", org)
-        return False
-    language = org.locale if org.locale in ("sv", "en") else "sv"
-    context = {"statement": statement, "number": statement.display_number, "organization": org,
-               "operator": invoice_seller()}
-    with translation.override(language):
-        subject = " ".join(render_to_string(f"billing/email/statement_subject_{language}.txt", context).split())
-        body = render_to_string(f"billing/email/statement_body_{language}.txt", context)
-    message = EmailMessage(subject=subject, body=body, to=[to])
-    message.attach(f"{statement.display_number}.pdf", pdf, "application/pdf")
-    message.send()
-    Statement.objects.filter(pk=statement.pk).update(sent_at=now)
-    return True
+    return send_issued_document(document=statement, pdf=render(statement_document(statement)),
+                                recipient=statement.organization, template="statement",
+                                context={"statement": statement, "organization": statement.organization}, now=now)
 
 
 @transaction.atomic
