@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/support/", include("csms.support.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("api/v1/", include("csms.api.urls")),
     path("billing/", include("billing.urls")),
     path("ocpi/", include("roaming.urls")),
     path("healthz", account_views.health, name="health"),

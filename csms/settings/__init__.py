@@ -247,6 +247,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# --- Connect API (csms/api) ----------------------------------------------------------------------------------------
+# Requests per API key (or signed-in user) per minute; beyond it the API answers 429 with Retry-After.
+CSMS_API_RATE = env.str("CSMS_API_RATE", default="600/min")
+
 # --- OCPI roaming -----------------------------------------------------------------------------------------------
 # Our CPO identity towards roaming partners and the business name in our credentials. Partners call OCPI_BASE_URL
 # (our versions endpoint is OCPI_BASE_URL + "/versions").
