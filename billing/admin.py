@@ -11,14 +11,12 @@ billing.services.tariffs with the reason given (audited); the notice rule's refu
 anything is written. Spot prices are public market data, read-only; their gaps are support's list.
 """
 
-import re
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max, Q
@@ -26,7 +24,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format, number_format
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,6 +34,7 @@ from accounts.models import User, UserGroup
 from accounts.selectors import users_visible_to
 from accounts.tenancy import can_manage, is_operator_staff, scope
 from billing import pricing
+from billing.admin_documents import PeriodFilter
 from billing.bgmax import BgmaxError
 from billing.models import (
     CURRENCY_CHOICES,
@@ -761,25 +760,6 @@ class OverdueFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(pk__in=overdue.values("pk"))
         return queryset.exclude(pk__in=overdue.values("pk"))
-
-
-class PeriodFilter(admin.SimpleListFilter):
-    """The month an invoice's period starts in, offered for the months the user's invoices cover."""
-
-    title = gettext_lazy("period")
-    parameter_name = "period"
-
-    def lookups(self, request, model_admin):
-        months = scope(Invoice.objects.all(), request.user).dates("period_start", "month", order="DESC")
-        return [(month.strftime("%Y-%m"), date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value())
-        if match is None or not 1 <= int(match[2]) <= 12:
-            raise IncorrectLookupParameters(_("A period is a month written YYYY-MM."))
-        return queryset.filter(period_start__year=int(match[1]), period_start__month=int(match[2]))
 
 
 class ManualPaymentForm(forms.Form):

@@ -1,14 +1,40 @@
-"""What the admin pages of issued self-billing documents (statements, commission statements) share: nothing on them
+"""What the admin pages of billing documents share (the period filter of invoices and statements); issued
+self-billing documents (statements, commission statements) also share: nothing on them
 is edited, the number and month are shown, and the stored PDF is downloaded through the admin (media files are not
 served), scoped like the list: another organization's document is a 404."""
 
+import re
+
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import FileResponse, Http404, HttpRequest
 from django.urls import path, reverse
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from accounts.tenancy import scope
+
+
+class PeriodFilter(admin.SimpleListFilter):
+    """The month a document's period starts in (invoices, statements), offered for the months of the documents the
+    user may see."""
+
+    title = gettext_lazy("period")
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        months = scope(model_admin.model.objects.all(), request.user).dates("period_start", "month", order="DESC")
+        return [(month.strftime("%Y-%m"), date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value())
+        if match is None or not 1 <= int(match[2]) <= 12:
+            raise IncorrectLookupParameters(_("A period is a month written YYYY-MM."))
+        return queryset.filter(period_start__year=int(match[1]), period_start__month=int(match[2]))
 
 
 def stored_file_response(field_file, filename: str, content_type: str) -> FileResponse:

@@ -7,26 +7,23 @@ tenant-scoped: a board member sees their own association's rows and changes noth
 is audited by the service it calls (billing.services.payouts).
 """
 
-import re
 from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
-from accounts.tenancy import is_operator_staff, scope
-from billing.admin_documents import IssuedDocumentAdminMixin, stored_file_response
+from accounts.tenancy import is_operator_staff
+from billing.admin_documents import IssuedDocumentAdminMixin, PeriodFilter, stored_file_response
 from billing.models import (
     BillingProfile,
     FeePlan,
@@ -190,25 +187,6 @@ class StatementSessionInline(TenantScopedInline):
         return False
 
 
-class StatementPeriodFilter(admin.SimpleListFilter):
-    """The month a statement covers, offered for the months of the statements the user may see."""
-
-    title = gettext_lazy("period")
-    parameter_name = "period"
-
-    def lookups(self, request, model_admin):
-        months = scope(Statement.objects.all(), request.user).dates("period_start", "month", order="DESC")
-        return [(month.strftime("%Y-%m"), date_format(month, "YEAR_MONTH_FORMAT")) for month in months]
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        match = re.fullmatch(r"(\d{4})-(\d{2})", self.value())
-        if match is None or not 1 <= int(match[2]) <= 12:
-            raise IncorrectLookupParameters(_("A period is a month written YYYY-MM."))
-        return queryset.filter(period_start__year=int(match[1]), period_start__month=int(match[2]))
-
-
 def _resend_statement(statement: Statement, request: HttpRequest, reason: str) -> str:
     try:
         statement_services.statement_resend(statement=statement, acting_user=request.user, reason=reason)
@@ -224,7 +202,7 @@ class StatementAdmin(IssuedDocumentAdminMixin, TenantScopedAdmin):
 
     list_display = ["display_number", "organization", "period", "total", "fee", "payout_total", "payout_date",
                     "sent_at"]
-    list_filter = [StatementPeriodFilter, ("organization", admin.RelatedOnlyFieldListFilter), "status"]
+    list_filter = [PeriodFilter, ("organization", admin.RelatedOnlyFieldListFilter), "status"]
     search_fields = ["=number", "organization__name"]
     list_select_related = ["series", "organization"]
     fields = ["display_number", "organization", "status", "period_start", "period_end", "issue_date", "payout_date",
