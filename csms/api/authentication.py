@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from accounts.models import ApiKey, Organization
 from accounts.services.api_keys import api_key_authenticate
@@ -84,11 +84,16 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class HasKeyScope(BasePermission):
-    """An API key must carry the view's ``required_scope`` (``read`` by default); people are checked by tenancy."""
+    """An API key must carry the view's ``required_scope`` (``read`` by default) for reading and its
+    ``write_scope`` (``write`` by default) for anything else; people are checked by tenancy and role."""
 
     message = _("This API key lacks the scope this endpoint needs.")
 
     def has_permission(self, request, view) -> bool:
         if not isinstance(request.auth, ApiKey):
             return True
-        return request.auth.has_scope(getattr(view, "required_scope", ApiKey.Scope.READ))
+        if not hasattr(view, request.method.lower()):
+            return True  # the view answers 405 Method Not Allowed, which says more than a missing scope
+        if request.method in SAFE_METHODS:
+            return request.auth.has_scope(getattr(view, "required_scope", ApiKey.Scope.READ))
+        return request.auth.has_scope(getattr(view, "write_scope", ApiKey.Scope.WRITE))

@@ -1,12 +1,16 @@
 """Connect API views. ``ApiViewMixin`` gives every one of them the API's authentication, rate limit and error
 shape without changing DRF's defaults for the rest of the site."""
 
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 
+from accounts.models import ApiKey, User
+from accounts.tenancy import can_manage, organizations_seen_by
 from csms.api.authentication import ApiKeyAuthentication, HasKeyScope
 from csms.api.errors import ErrorSerializer, api_exception_handler
 from csms.api.throttling import ApiKeyRateThrottle
@@ -31,10 +35,42 @@ class ApiViewMixin:
     # Session auth for signed-in portal users: DRF enforces the CSRF token on their unsafe requests.
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated, HasKeyScope]
-    required_scope = "read"
+    required_scope = "read"  # for GET/HEAD/OPTIONS
+    write_scope = "write"  # for every other method
     throttle_classes = [ApiKeyRateThrottle]
     pagination_class = ApiPagination
     filter_backends = [DjangoFilterBackend]
 
     def get_exception_handler(self):
         return api_exception_handler
+
+
+def acting_user(request) -> User | None:
+    """The person behind a request for the audit log; None for an API key (its name goes into the reason)."""
+    return request.user if isinstance(request.user, User) else None
+
+
+def audit_reason(request, reason: str = "") -> str:
+    """The audit log's "why" for a change made through the API: which key (or that a person used the API) and the
+    reason the caller gave."""
+    given = (reason or "").strip() or _("no reason given")
+    if isinstance(request.auth, ApiKey):
+        return _("Connect API key %(prefix)s (%(name)s): %(reason)s") % {
+            "prefix": request.auth.prefix, "name": request.auth.name, "reason": given}
+    return _("Connect API: %(reason)s") % {"reason": given}
+
+
+def require_write(request, organization_id: int | None) -> None:
+    """Refuse a change to data of ``organization_id`` unless the caller may change it: an API key of that
+    organization (or of its reseller, or the operator's), or a person with the organization-admin role (board
+    viewers may only look). Callers look the object up through ``scope_for`` first, so a foreign id is a 404
+    before this runs; a 404 here too keeps the same answer for ids given in a request body."""
+    if isinstance(request.auth, ApiKey):
+        seen = organizations_seen_by(request.auth.organization)
+        if seen is not None and not seen.filter(pk=organization_id).exists():
+            raise exceptions.NotFound()
+        return
+    if not can_manage(request.user, organization_id, write=True):
+        if can_manage(request.user, organization_id, write=False):
+            raise exceptions.PermissionDenied(_("Your role lets you look, not change."))
+        raise exceptions.NotFound()

@@ -11,7 +11,7 @@ from charging.models import ChargePoint, Connector, Evse, Location
 from charging.selectors.station_list import status_q
 from charging.status_text import CONNECTOR_STATUSES
 from csms.api.authentication import scope_for
-from csms.api.serializers import ChargePointSerializer, EvseSerializer, LocationSerializer
+from csms.api.serializers.stations import ChargePointSerializer, EvseSerializer, LocationSerializer
 from csms.api.views import BAD_REQUEST, COMMON_ERRORS, NOT_FOUND, ApiViewMixin
 
 STATUS_CHOICES = [(status, status) for status in CONNECTOR_STATUSES]

@@ -1,0 +1,1 @@
+"""Connect API representations, one module per area (stations, sessions, people, billing, …)."""
