@@ -27,6 +27,19 @@ from accounts.tenancy import is_operator_staff, scope
 REASON_FIELD = "change_reason"
 
 
+class ReadOnlyAdminMixin:
+    """Records written by the system (chargers, runs, gateways): corrections go through services, not the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantChoicesMixin:
     """Offers only visible organizations and people in choice lists (and so only accepts those on save)."""
 

@@ -29,7 +29,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.admin_base import REASON_FIELD, AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
+from accounts.admin_base import (
+    REASON_FIELD,
+    AuditedAdmin,
+    ReadOnlyAdminMixin,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    action_with_reason,
+)
 from accounts.models import User, UserGroup
 from accounts.selectors import users_visible_to
 from accounts.tenancy import can_manage, is_operator_staff, scope
@@ -516,21 +523,12 @@ class SpotDayForm(forms.Form):
 
 
 @admin.register(SpotPrice)
-class SpotPriceAdmin(admin.ModelAdmin):
+class SpotPriceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/billing/spotprice/change_list.html"
     list_display = ["area", "local_start", "local_end", "price_per_kwh", "source", "fetched_at"]
     list_filter = ["area", "source", "currency"]
     date_hierarchy = "start"
     ordering = ["-start", "area", "source"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("from"), ordering="start")
     def local_start(self, price):
@@ -607,7 +605,7 @@ class GapOpenFilter(ResolvedAtFilter):
 
 
 @admin.register(SpotPriceGap)
-class SpotPriceGapAdmin(admin.ModelAdmin):
+class SpotPriceGapAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Support's list of missing spot prices: failed fetches and intervals priced at the fallback."""
 
     list_display = ["area", "kind", "local_start", "local_end", "currency", "fallback_price", "occurrences",
@@ -625,15 +623,6 @@ class SpotPriceGapAdmin(admin.ModelAdmin):
     def has_resolve_permission(self, request):
         return is_operator_staff(request.user)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description=gettext_lazy("from"), ordering="start")
     def local_start(self, gap):
         return timezone.localtime(gap.start).strftime("%Y-%m-%d %H:%M")
@@ -644,7 +633,7 @@ class SpotPriceGapAdmin(admin.ModelAdmin):
 
 
 @admin.register(SessionCost)
-class SessionCostAdmin(TenantScopedAdmin):
+class SessionCostAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """What finished sessions cost (written by billing.services.session_pricing; read-only here)."""
 
     organization_field = "session__organization"
@@ -655,15 +644,6 @@ class SessionCostAdmin(TenantScopedAdmin):
     fields = ["session", "currency", "energy_wh", "total_excl_vat", "total_vat", "total_incl_vat", "used_fallback",
               "priced_at", "lines", "tariffs"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("total incl. VAT"), ordering="total_incl_vat")
     def total(self, cost):
@@ -939,7 +919,7 @@ class RecurringFeeAdmin(AuditedAdmin):
 
 
 # --- Payments -------------------------------------------------------------------------------------------------------
-class PaymentAdmin(TenantScopedAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Payments, credit balance used and refunds, read-only: the services record them (webhook, BgMax import, the
     matching queue, a manual payment on the invoice page)."""
 
@@ -954,33 +934,17 @@ class PaymentAdmin(TenantScopedAdmin):
                        "external_id", "refund_of", "details", "recorded_by", "reason", "recorded_at"]
     fields = readonly_fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 admin.site.register(Payment, PaymentAdmin)
 
 
-class _OperatorReadOnlyAdmin(admin.ModelAdmin):
+class _OperatorReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Rows without a tenant (whose money it is may be unknown): operator staff only, written by the services."""
 
     def has_view_permission(self, request, obj=None):
         return is_operator_staff(request.user) and super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BgmaxUploadForm(forms.Form):
@@ -998,7 +962,7 @@ class PaymentImportAdmin(_OperatorReadOnlyAdmin):
     fields = readonly_fields
 
     def has_add_permission(self, request):
-        return is_operator_staff(request.user) and super(_OperatorReadOnlyAdmin, self).has_add_permission(request)
+        return is_operator_staff(request.user) and admin.ModelAdmin.has_add_permission(self, request)
 
     def add_view(self, request, form_url="", extra_context=None):
         return self.admin_site.admin_view(self.upload_view)(request)
@@ -1150,7 +1114,7 @@ class StripeCustomerAdmin(_OperatorReadOnlyAdmin):
 
 
 @admin.register(SwishPaymentRequest)
-class SwishPaymentRequestAdmin(TenantScopedAdmin):
+class SwishPaymentRequestAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Swish payment requests made from invoices' pay pages, read-only; "payment" links the Payment recorded once
     Swish said it was paid."""
 
@@ -1163,15 +1127,6 @@ class SwishPaymentRequestAdmin(TenantScopedAdmin):
     fields = ["invoice", "status", "amount", "currency", "payer_alias", "request_id", "instruction_uuid", "error",
               "payment_link", "created_at", "updated_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("payment"))
     def payment_link(self, swish_request):
@@ -1199,7 +1154,7 @@ class ReminderUnblockedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(TenantScopedAdmin):
+class ReminderAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """The dunning overview: every payment reminder sent, read-only (the daily dunning run writes them; payment,
     or operator staff on the invoice page, unblocks what the third blocked)."""
 
@@ -1214,15 +1169,6 @@ class ReminderAdmin(TenantScopedAdmin):
     fields = ["invoice", "level", "reminded_on", "pay_by", "amount_due", "fee", "created_at", "sent_at",
               "blocked_tokens", "unblocked_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("buyer"), ordering="invoice__buyer__last_name")
     def buyer(self, reminder):

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.admin_base import ReadOnlyAdminMixin
 from accounts.tenancy import scope
 
 
@@ -48,20 +49,11 @@ def stored_file_response(field_file, filename: str, content_type: str) -> FileRe
     return FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
 
 
-class IssuedDocumentAdminMixin:
+class IssuedDocumentAdminMixin(ReadOnlyAdminMixin):
     """Read-only pages of an issued document with ``display_number``, ``period_start`` and ``pdf``; the PDF view is
     named ``admin:<app>_<model>_pdf``."""
 
     pdf_not_stored = gettext_lazy("Not stored yet (made when the document is e-mailed).")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("number"), ordering="number")
     def display_number(self, document):

@@ -21,7 +21,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.admin_base import AuditedAdmin, TenantScopedAdmin, TenantScopedInline, action_with_reason
+from accounts.admin_base import (
+    AuditedAdmin,
+    ReadOnlyAdminMixin,
+    TenantScopedAdmin,
+    TenantScopedInline,
+    action_with_reason,
+)
 from accounts.tenancy import is_operator_staff
 from billing.admin_documents import IssuedDocumentAdminMixin, PeriodFilter, stored_file_response
 from billing.models import (
@@ -276,7 +282,7 @@ class PayoutFileForm(forms.Form):
 
 
 @admin.register(Payout)
-class PayoutAdmin(TenantScopedAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     """Payouts of the statements, read-only: the daily task and the services move them. Operator staff retry a
     failed payout, put scheduled bank-file payouts in a bank payment file and mark them paid when the bank confirms;
     a board member only looks at their association's payouts."""
@@ -292,15 +298,6 @@ class PayoutAdmin(TenantScopedAdmin):
     retry_payouts = action_with_reason(description=gettext_lazy("Retry"), permissions=["operate"], apply=_retry)
     mark_paid = action_with_reason(description=gettext_lazy("Mark paid (bank confirmed)"), permissions=["operate"],
                                    apply=_mark_paid)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_operate_permission(self, request):
         return self.operator_only(request)
@@ -334,7 +331,7 @@ class PayoutAdmin(TenantScopedAdmin):
 
 
 @admin.register(PayoutFile)
-class PayoutFileAdmin(admin.ModelAdmin):
+class PayoutFileAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The bank payment files made for payouts: operator staff only (they hold every association's account), and
     downloaded through the admin."""
 
@@ -345,15 +342,6 @@ class PayoutFileAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return is_operator_staff(request.user) and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=gettext_lazy("file"))
     def download(self, payout_file):

@@ -1,6 +1,8 @@
 """Mixins shared by the charging admin pages."""
 
-from accounts.admin_base import TenantScopedInline
+__all__ = ["ChargingChoicesMixin", "EvseInline", "MeterSampleInline", "ReadOnlyAdminMixin"]
+
+from accounts.admin_base import ReadOnlyAdminMixin, TenantScopedInline
 from accounts.tenancy import scope
 from charging.models import ChargePoint, Connector, Evse, Location, MeterSample
 
@@ -20,19 +22,6 @@ class ChargingChoicesMixin:
         if path is not None:
             kwargs["queryset"] = scope(db_field.related_model._default_manager.all(), request.user, path)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ReadOnlyAdminMixin:
-    """Rows written by chargers and the gateway: corrections go through services, not the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class EvseInline(TenantScopedInline):
