@@ -7,12 +7,18 @@ with who asked, why, and what the charger answered.
 """
 
 import asyncio
+import contextvars
 import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 from accounts.models import User
@@ -41,6 +47,13 @@ NOT_WHILE_PENDING = {"RemoteStartTransaction", "RemoteStopTransaction", "Request
                      "RequestStopTransaction"}
 #: How long we wait beyond the charger's own timeout for the server process to reply.
 LAYER_GRACE_SECONDS = 2.0
+#: How long ``send_in_background`` waits for the action to store its command (checks and one INSERT).
+STORE_WAIT_SECONDS = 30.0
+
+#: Called with each command as soon as it is stored (set by ``send_in_background`` in its worker thread).
+_on_stored: contextvars.ContextVar[Callable[[RemoteCommand], None] | None] = contextvars.ContextVar(
+    "charging_commands_on_stored", default=None)
+_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="charger-command")
 
 
 class CommandFailed(Exception):
@@ -95,6 +108,9 @@ def _prepare(charge_point: ChargePoint, action: str, payload: dict, acting_user:
                                            requested_by=acting_user, reason=reason)
     audit.record(action="remotecommand.requested", target=command, acting_user=acting_user, reason=reason,
                  organization=charge_point.organization, changes={"action": (None, action)})
+    hook = _on_stored.get()
+    if hook is not None:
+        hook(command)
     version = charge_point.ocpp_version or ChargePoint.OcppVersion.V16
     return command, _refusal(charge_point, version, action, payload)
 
@@ -138,3 +154,73 @@ def _finish(command: RemoteCommand, status: str, *, response=None, error: str = 
     if status != RemoteCommand.Status.ANSWERED:
         raise CommandFailed(command)
     return command
+
+
+class _Outcome:
+    """What the worker of ``send_in_background`` reports to the waiting caller: the first stored command, or the
+    error raised before anything was stored."""
+
+    def __init__(self):
+        self.command: RemoteCommand | None = None
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+
+
+def send_in_background(action: Callable[[], object]) -> RemoteCommand:
+    """Run ``action`` — a function that sends one command through ``send`` (a ``charging.services.remote``
+    action, with all it does with the answer) — in the background, and return its RemoteCommand as soon as that
+    is stored (still pending; poll the row for the answer). An error raised before the command is stored (a
+    ValidationError of the action's checks) is raised here; what happens after is in the stored command.
+
+    Where it runs is what roaming.services.commands does for OCPI commands: in a server process (ASGI) on the
+    process's event loop, as a sync function in a worker thread, so that its wait for the charger uses that loop
+    (channels_redis refuses a second loop on the same layer); elsewhere in a thread pool of this process. A thread
+    dies with its process: a command left pending then is what the stored row shows."""
+    outcome = _Outcome()
+
+    def stored(command: RemoteCommand) -> None:
+        if outcome.command is None:
+            outcome.command = command
+            outcome.ready.set()
+
+    def work() -> None:
+        close_old_connections()
+        token = _on_stored.set(stored)
+        try:
+            action()
+        except CommandFailed:
+            pass  # the stored command says why
+        except Exception as error:  # noqa: BLE001 - handed to the caller, or logged once the caller has gone
+            if outcome.command is None:
+                outcome.error = error
+            else:
+                logger.exception("Background command %s failed after it was stored", outcome.command.pk)
+        finally:
+            _on_stored.reset(token)
+            outcome.ready.set()
+            connections.close_all()  # this thread's connections only
+
+    run_in_background(work)
+    if not outcome.ready.wait(STORE_WAIT_SECONDS):
+        raise TimeoutError("The command was not stored in time")
+    if outcome.command is None:
+        raise outcome.error or RuntimeError("The action sent no command")
+    return outcome.command
+
+
+def run_in_background(work: Callable[[], None]) -> None:
+    """Run ``work`` (sync, sends charger commands, closes its own connections) without waiting for it. In a server
+    process (ASGI) it runs on the process's event loop as a sync function in a worker thread, so that its wait for
+    the charger uses that loop (channels_redis refuses a second loop on the same layer); elsewhere in this module's
+    thread pool."""
+    loop = _main_event_loop()
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(sync_to_async(work, thread_sensitive=False)(), loop)
+    else:
+        _executor.submit(work)
+
+
+def _main_event_loop():
+    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)

@@ -48,14 +48,23 @@ def register_listener(listener: Listener) -> None:
         _listeners.append(listener)
 
 
-def publish(event_type: str, *, organization_id: int | None, data: dict, at: datetime | None = None) -> None:
-    """Announce an event once the surrounding transaction commits (at once outside a transaction)."""
+def event(event_type: str, *, organization_id: int, data: dict, at: datetime | None = None) -> Event:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown event type {event_type!r}")
-    if organization_id is None or not _listeners:
+    return Event(event_type, organization_id, data, at or timezone.now())
+
+
+def publish(event_type: str, *, organization_id: int | None, data: dict, at: datetime | None = None) -> None:
+    """Announce an event once the surrounding transaction commits (at once outside a transaction)."""
+    if organization_id is None:
         return
-    event = Event(event_type, organization_id, data, at or timezone.now())
-    transaction.on_commit(lambda: _deliver([event]))
+    publish_many([event(event_type, organization_id=organization_id, data=data, at=at)])
+
+
+def publish_many(batch: list[Event]) -> None:
+    """Announce several events with one call to each listener after commit (a batch job's rows)."""
+    if batch and _listeners:
+        transaction.on_commit(lambda: _deliver(list(batch)))
 
 
 def _deliver(events: list[Event]) -> None:

@@ -31,6 +31,25 @@ def _test_settings(settings):
     LocmemSmsBackend.outbox = []
 
 
+@pytest.fixture(autouse=True)
+def _after_earlier_flushes(request):
+    """A transactional test (django_db(transaction=True)) runs on a database an earlier one may have flushed: the
+    content types came back with new ids (the cached ones would break audit rows) and the board groups a data
+    migration made are gone. Tests that run in a rolled-back transaction are untouched."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        return
+    from django.contrib.auth.models import Group
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.roles import BOARD_ADMIN_GROUP, BOARD_VIEWER_GROUP
+
+    request.getfixturevalue("transactional_db")
+    ContentType.objects.clear_cache()
+    for name in (BOARD_ADMIN_GROUP, BOARD_VIEWER_GROUP):  # their permissions do not matter to these tests
+        Group.objects.get_or_create(name=name)
+
+
 @pytest.fixture
 def sms_outbox():
     return LocmemSmsBackend.outbox

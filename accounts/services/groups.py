@@ -34,3 +34,37 @@ def user_group_add_members(*, group: UserGroup, users: list[User], acting_user: 
         audit.record(action="usergroup.members_added", target=group, acting_user=acting_user, reason=reason,
                      changes={"members": (None, [u.pk for u in added])})
     return added
+
+
+@transaction.atomic
+def user_group_update(*, group: UserGroup, name: str | None = None, description: str | None = None,
+                      acting_user: User | None, reason: str) -> UserGroup:
+    """Rename a group or change its description; ``None`` leaves a field as it is."""
+    locked = UserGroup.objects.select_for_update().get(pk=group.pk)
+    changes = {}
+    if name is not None and name.strip() != locked.name:
+        changes["name"] = (locked.name, name.strip())
+        locked.name = name.strip()
+    if description is not None and description != locked.description:
+        changes["description"] = (locked.description, description)
+        locked.description = description
+    if not changes:
+        return locked
+    locked.full_clean()
+    locked.save(update_fields=list(changes))
+    audit.record(action="usergroup.changed", target=locked, acting_user=acting_user, reason=reason,
+                 changes=changes)
+    return locked
+
+
+@transaction.atomic
+def user_group_remove_members(*, group: UserGroup, users: list[User], acting_user: User | None, reason: str
+                              ) -> list[User]:
+    """Take people out of a group. Returns those who were members (the others are left alone)."""
+    existing = set(group.members.values_list("pk", flat=True))
+    removed = [u for u in users if u.pk in existing]
+    if removed:
+        group.members.remove(*removed)
+        audit.record(action="usergroup.members_removed", target=group, acting_user=acting_user, reason=reason,
+                     changes={"members": ([u.pk for u in removed], None)})
+    return removed

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from accounts import identifiers
 from accounts.models import IdToken, Organization, User
 from accounts.services import audit
+from csms import events
 
 
 def _locked(token: IdToken) -> IdToken:
@@ -55,6 +56,9 @@ def id_token_block(*, token: IdToken, reason: str, acting_user: User | None, now
     token.save(update_fields=["status", "blocked_reason", "blocked_at", "blocked_by"])
     audit.record(action="id_token.blocked", target=token, acting_user=acting_user, reason=reason,
                  changes={"status": (old, token.status)}, at=token.blocked_at)
+    events.publish(events.TAG_BLOCKED, organization_id=token.organization_id, at=token.blocked_at, data={
+        "id_token": token.pk, "uid": token.uid, "type": token.type, "user": token.user_id, "reason": reason,
+        "by_system": acting_user is None, "blocked_at": token.blocked_at.isoformat()})
     return token
 
 

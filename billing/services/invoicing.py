@@ -59,6 +59,7 @@ from billing.models import Invoice, InvoiceLine, InvoiceSeries, RecurringFee
 from billing.ocr import invoice_ocr_base, ocr_reference
 from billing.services import payments
 from charging.models import ChargingSession
+from csms import events
 
 logger = logging.getLogger(__name__)
 
@@ -318,6 +319,7 @@ def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: dat
     _store_lines(invoice, lines, fee_period=fee_period, credit=credit)
     invoice_id = invoice.pk
     transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
+    payments.publish_invoice(events.INVOICE_ISSUED, invoice)
     return invoice
 
 
@@ -480,13 +482,18 @@ def _plan_one(summary: InvoiceRunSummary, org: Organization, period: Period, pla
     _insert_run_lines([(invoice, plan.lines) for invoice, plan, _totals in issued], fee_period=period.start)
     series.next_number = number
     series.save(update_fields=["next_number"])
+    announced = []
     for invoice, plan, totals in issued:
+        announced.append(payments.invoice_event(events.INVOICE_ISSUED, invoice))
         if totals.credit_applied:
             payments.credit_use(invoice=invoice, amount=totals.credit_applied, now=now)
         planned = plan.planned(org)
         planned.number = invoice.display_number
         summary.invoices.append(planned)
         transaction.on_commit(partial(_queue_send, invoice.pk), robust=True)
+        if invoice.status == Invoice.Status.PAID and not totals.credit_applied:  # nothing to pay: paid as issued
+            announced.append(payments.invoice_event(events.INVOICE_PAID, invoice))
+    events.publish_many(announced)  # one after-commit call for the batch, not one per invoice
 
 
 # --- Credit notes -----------------------------------------------------------------------------------------------------

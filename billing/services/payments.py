@@ -68,6 +68,7 @@ from billing.models import (
     UnmatchedPayment,
 )
 from billing.payment_matching import IncomingPayment, MatchOutcome, OpenInvoice, incoming_from_bgmax, match_payments
+from csms import events
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,26 @@ def credit_balance(buyer: User, currency: str | None = None) -> Decimal:
     credited invoices, less what later invoices used and what was paid back."""
     return (Payment.objects.filter(buyer=buyer, currency=currency or settings.DEFAULT_CURRENCY)
             .aggregate(total=Sum("credited"))["total"] or _ZERO)
+
+
+def invoice_event_data(invoice: Invoice) -> dict:
+    """An invoice as the invoice.issued / invoice.paid events describe it (JSON-ready, money as strings)."""
+    return {"invoice": invoice.pk, "number": invoice.display_number, "kind": invoice.kind, "purpose": invoice.purpose,
+            "status": invoice.status, "buyer": invoice.buyer_id, "ocr": invoice.ocr,
+            "issue_date": invoice.issue_date.isoformat() if invoice.issue_date else None,
+            "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+            "period_start": invoice.period_start.isoformat(), "period_end": invoice.period_end.isoformat(),
+            "total": f"{invoice.total:.2f}", "payable": f"{invoice.payable_total:.2f}", "vat": f"{invoice.vat:.2f}",
+            "currency": invoice.currency}
+
+
+def invoice_event(event_type: str, invoice: Invoice) -> events.Event:
+    return events.event(event_type, organization_id=invoice.organization_id, data=invoice_event_data(invoice))
+
+
+def publish_invoice(event_type: str, invoice: Invoice) -> None:
+    """Announce an issued or paid invoice to the listeners of its organization, once the transaction commits."""
+    events.publish_many([invoice_event(event_type, invoice)])
 
 
 def _settle_status(invoice: Invoice, paid: Decimal) -> str:
@@ -133,6 +154,8 @@ def credit_use(*, invoice: Invoice, amount: Decimal, now: datetime) -> Payment |
     if _settle_status(invoice, paid) != invoice.status:
         invoice.status = _settle_status(invoice, paid)
         invoice.save(update_fields=["status"])
+        if invoice.status == Invoice.Status.PAID:
+            publish_invoice(events.INVOICE_PAID, invoice)
     return payment
 
 
@@ -185,6 +208,7 @@ def payment_record(*, invoice: Invoice, channel: str, amount: Decimal, currency:
     if invoice.status == Invoice.Status.ISSUED and paid_before + applied >= invoice.payable_total:
         invoice.status = Invoice.Status.PAID
         invoice.save(update_fields=["status"])
+        publish_invoice(events.INVOICE_PAID, invoice)
         # Settled: the tokens dunning blocked for this invoice charge again (recorded on the reminder, audited).
         from billing.services.dunning import dunning_unblock  # dunning imports this module
 

@@ -1,5 +1,6 @@
 """What a charging session costs: its meter samples and tariff timeline through billing.pricing, stored as a
-SessionCost with the priced lines and a snapshot of every tariff used; and the live cost of a running session.
+SessionCost with the priced lines and a snapshot of every tariff used; the live cost of a running session; and a
+quote for a session that has not happened (the Connect API's price preview).
 
 Energy samples are the session's Energy.Active.Import.Register readings (whole station phase, Wh) minus its meter
 start, so "Wh since the session started" as the engine wants them. Readings are forced to rise (a lower reading
@@ -9,16 +10,25 @@ the configured fallback (and recorded). Pricing is the system's act (no audit ro
 stored cost, e.g. after a late stop corrected the session.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
 
+from accounts.models import User
 from billing import pricing
 from billing.models import SessionCost
-from billing.selectors import NoTariffError, SpotCoverage, pricing_timeline, tariff_timeline
+from billing.selectors import (
+    NoTariffError,
+    SpotCoverage,
+    TimelinePiece,
+    pricing_timeline,
+    spot_prices_between,
+    tariff_timeline,
+)
 from billing.services.spot_prices import prices_for
-from charging.models import ChargingSession, MeterSample
+from charging.models import ChargePoint, ChargingSession, Evse, MeterSample
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
@@ -134,3 +144,35 @@ def charger_total_cost(*, session_id: int, now: datetime) -> Decimal | None:
         return session_price(session=session, now=now).total_incl_vat
     except SessionNotPriceable:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceQuote:
+    """What a session that has not happened would cost: the tariff pieces over its span and the engine's result."""
+
+    pieces: tuple[TimelinePiece, ...]
+    result: pricing.PricingResult
+    coverage: SpotCoverage | None
+
+
+def session_quote(*, charge_point: ChargePoint, evse: Evse | None, driver: User | None, start: datetime,
+                  stop: datetime, energy_wh: int) -> PriceQuote:
+    """Price a session ``driver`` (None: a driver without group prices) might charge at ``evse`` from ``start`` to
+    ``stop`` with ``energy_wh`` spread evenly, through the same timeline and engine as ``session_price``; dynamic
+    prices from the stored spot prices, gaps at the fallback (nothing is recorded, nothing is stored).
+    SessionNotPriceable when no tariff applies to part of the span."""
+    pieces = tuple(tariff_timeline(charge_point=charge_point, evse=evse, driver=driver, start=start, stop=stop))
+    try:
+        timeline = pricing_timeline(pieces)
+    except NoTariffError as error:
+        raise SessionNotPriceable(str(error)) from None
+    coverage = None
+    location = charge_point.location
+    if location is not None and any(piece.resolved.tariff.dynamic is not None for piece in pieces):
+        coverage = spot_prices_between(area=location.bidding_area, start=start, end=stop,
+                                       currency=timeline.currency)
+    current_type = pricing.CurrentType(evse.current_type) if evse is not None else pricing.CurrentType.AC
+    result = pricing.price_session(tariffs=timeline, start=start, stop=stop, current_type=current_type,
+                                   samples=[(start, 0), (stop, energy_wh)], energy_wh=energy_wh,
+                                   spot_prices=coverage.series() if coverage is not None else ())
+    return PriceQuote(pieces, result, coverage)

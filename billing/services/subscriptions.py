@@ -29,6 +29,7 @@ from django.utils.translation import override
 from accounts.models import Organization
 from billing import invoice_math
 from billing.models import BillingProfile, Invoice, InvoiceLine, InvoiceSeries
+from billing.services import payments
 from billing.services.invoicing import (
     EMAIL_LANGUAGES,
     InvoiceError,
@@ -39,6 +40,7 @@ from billing.services.invoicing import (
     seller_series,
 )
 from charging.models import ChargePoint
+from csms import events
 
 UNIT_PRICE_STEP = Decimal("0.00001")
 
@@ -186,3 +188,4 @@ def _invoice_one(summary: SubscriptionRunSummary, profile: BillingProfile, quart
     planned.number = invoice.display_number
     invoice_id = invoice.pk
     transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
+    payments.publish_invoice(events.INVOICE_ISSUED, invoice)

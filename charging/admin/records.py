@@ -1,5 +1,5 @@
-"""What chargers report, read-only: sessions, meter samples, reservations, commands, the OCPP frame log, the
-authorization monitor, station events; orphan stops can be marked resolved."""
+"""What chargers report, read-only: sessions, meter samples, reservations, commands, charging profiles set through
+the CSMS, the OCPP frame log, the authorization monitor, station events; orphan stops can be marked resolved."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
@@ -8,6 +8,7 @@ from accounts.admin_base import TenantScopedAdmin, action_with_reason
 from charging.admin.base import MeterSampleInline, ReadOnlyAdminMixin
 from charging.models import (
     AuthorizationAttempt,
+    ChargingProfile,
     ChargingSession,
     MeterSample,
     OcppFrame,
@@ -62,6 +63,19 @@ class RemoteCommandAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     search_fields = ["charge_point__identity", "action", "reason", "requested_by__email"]
     date_hierarchy = "created_at"
     list_select_related = ["charge_point", "requested_by"]
+
+
+@admin.register(ChargingProfile)
+class ChargingProfileAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Profiles set through the Connect API or a remote start; the id the charger knows is chargingProfileId."""
+
+    organization_field = "charge_point__organization"
+    list_display = ["charging_profile_id", "charge_point", "evse", "purpose", "stack_level", "status", "created_by",
+                    "created_at", "cleared_at"]
+    list_filter = ["status", "purpose", "kind"]
+    search_fields = ["charging_profile_id", "charge_point__identity", "transaction_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["charge_point", "evse__charge_point", "created_by"]
 
 
 @admin.register(OcppFrame)

@@ -1,6 +1,7 @@
 """The charging domain's tables. ``stations``: sites, charge points, EVSEs, sessions, readings and what chargers
 report; ``operations``: alarms, notifications, connectivity history, notes, field service and saved views;
-``access``: bookings, booking policies, charging keys and the access settings page."""
+``access``: bookings, booking policies, charging keys and the access settings page; ``profiles``: charging profiles
+set through the CSMS."""
 
 from charging.models.access import Booking, BookingPolicy, ChargePointAccess, ChargingKey
 from charging.models.operations import (
@@ -13,6 +14,7 @@ from charging.models.operations import (
     ServiceTicket,
     StationNote,
 )
+from charging.models.profiles import ChargingProfile
 from charging.models.stations import (
     AuthorizationAttempt,
     ChargePoint,
@@ -30,7 +32,7 @@ from charging.models.stations import (
 
 __all__ = [
     "Alarm", "AlarmNotification", "AuthorizationAttempt", "Booking", "BookingPolicy", "ChargePoint",
-    "ChargePointAccess", "ChargingKey", "ChargingSession", "ConnectionEvent",
+    "ChargePointAccess", "ChargingKey", "ChargingProfile", "ChargingSession", "ConnectionEvent",
     "Connector", "Evse", "Location", "MaintenancePlan", "MeterSample", "NotificationGroup", "OcppFrame",
     "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket",
     "StationEvent", "StationNote",

@@ -9,7 +9,7 @@ An EVSE number is a 1.6 connectorId; 0 or None means the whole station.
 from dataclasses import dataclass
 from datetime import datetime
 
-from charging.models import ChargePoint, Reservation
+from charging.models import ChargePoint, ChargingProfile, Reservation
 from charging.ocpp.gateway import iso
 
 V16 = ChargePoint.OcppVersion.V16.value
@@ -157,16 +157,71 @@ def local_list_fits(version: str, uid: str) -> bool:
 
 
 def remote_start(version: str, *, uid: str, kind: str | None, evse: int | None,
-                 remote_start_id: int) -> tuple[str, dict]:
+                 remote_start_id: int, profile: ChargingProfile | None = None) -> tuple[str, dict]:
+    """``profile``: a TxProfile the charger applies to the transaction it starts."""
     if version == V201:
         payload = {"idToken": _id_token(uid, kind), "remoteStartId": remote_start_id}
         if evse:
             payload["evseId"] = evse
+        if profile is not None:
+            payload["chargingProfile"] = charging_profile_body(version, profile)
         return "RequestStartTransaction", payload
     payload = {"idTag": uid}
     if evse:
         payload["connectorId"] = evse
+    if profile is not None:
+        payload["chargingProfile"] = charging_profile_body(version, profile)
     return "RemoteStartTransaction", payload
+
+
+def _number(value) -> int | float:
+    # JSON needs a number; profile limits are stored with one decimal (OCPP 1.6 needs multiples of 0.1).
+    number = float(value)
+    return int(number) if number.is_integer() else round(number, 1)
+
+
+def charging_profile_body(version: str, profile: ChargingProfile) -> dict:
+    """The csChargingProfiles (1.6) / ChargingProfileType (2.0.1) object of a stored profile; its id is the
+    stored ``charging_profile_id``."""
+    periods = []
+    for period in profile.periods:
+        wire = {"startPeriod": int(period["start_period"]), "limit": _number(period["limit"])}
+        if period.get("number_phases"):
+            wire["numberPhases"] = int(period["number_phases"])
+        periods.append(wire)
+    schedule: dict = {"chargingRateUnit": profile.charging_rate_unit, "chargingSchedulePeriod": periods}
+    if profile.duration:
+        schedule["duration"] = profile.duration
+    if profile.start_schedule:
+        schedule["startSchedule"] = iso(profile.start_schedule)
+    if profile.min_charging_rate is not None:
+        schedule["minChargingRate"] = _number(profile.min_charging_rate)
+    body: dict = {"stackLevel": profile.stack_level,
+                  "chargingProfilePurpose": PROFILE_PURPOSES[profile.purpose][version],
+                  "chargingProfileKind": profile.kind}
+    if profile.recurrency_kind:
+        body["recurrencyKind"] = profile.recurrency_kind
+    if profile.valid_from:
+        body["validFrom"] = iso(profile.valid_from)
+    if profile.valid_to:
+        body["validTo"] = iso(profile.valid_to)
+    if version == V201:
+        body = {"id": profile.charging_profile_id, **body,
+                "chargingSchedule": [{"id": profile.charging_profile_id, **schedule}]}
+        if profile.transaction_id:
+            body["transactionId"] = profile.transaction_id
+        return body
+    body = {"chargingProfileId": profile.charging_profile_id, **body, "chargingSchedule": schedule}
+    if profile.transaction_id:
+        body["transactionId"] = int(profile.transaction_id)
+    return body
+
+
+def set_charging_profile(version: str, profile: ChargingProfile) -> tuple[str, dict]:
+    evse = profile.evse.evse_id if profile.evse_id else 0
+    if version == V201:
+        return "SetChargingProfile", {"evseId": evse, "chargingProfile": charging_profile_body(version, profile)}
+    return "SetChargingProfile", {"connectorId": evse, "csChargingProfiles": charging_profile_body(version, profile)}
 
 
 def remote_stop(version: str, *, transaction_id: str) -> tuple[str, dict]:
@@ -176,9 +231,13 @@ def remote_stop(version: str, *, transaction_id: str) -> tuple[str, dict]:
     return "RemoteStopTransaction", {"transactionId": int(transaction_id)}
 
 
-def clear_charging_profile(version: str, *, evse: int | None = None, purpose: str | None = None
-                           ) -> tuple[str, dict]:
-    """Clear every profile, or those of one EVSE and/or one purpose (a key of PROFILE_PURPOSES)."""
+def clear_charging_profile(version: str, *, evse: int | None = None, purpose: str | None = None,
+                           profile_id: int | None = None) -> tuple[str, dict]:
+    """Clear every profile, or those of one EVSE and/or one purpose (a key of PROFILE_PURPOSES), or the one with
+    chargingProfileId ``profile_id``."""
+    if profile_id is not None:
+        payload = {"chargingProfileId": profile_id} if version == V201 else {"id": profile_id}
+        return "ClearChargingProfile", payload
     wire_purpose = PROFILE_PURPOSES[purpose][version] if purpose else None
     if version == V201:
         criteria: dict = {}

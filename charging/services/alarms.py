@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.services import audit
 from charging.models import Alarm, ChargePoint
+from csms import events
 
 Kind = Alarm.Kind
 Severity = Alarm.Severity
@@ -68,7 +69,16 @@ def alarm_open(*, charge_point: ChargePoint, kind: str, at: datetime, evse_numbe
         return Alarm.objects.get(charge_point=charge_point, kind=kind, evse_number=evse_number,
                                  closed_at__isnull=True), False
     notify_after_commit([alarm.pk])
+    publish_opened(alarm, identity=charge_point.identity, organization_id=charge_point.organization_id)
     return alarm, True
+
+
+def publish_opened(alarm: Alarm, *, identity: str, organization_id: int) -> None:
+    """Announce a newly opened alarm (alarm.opened) to the station owner's listeners, after commit."""
+    events.publish(events.ALARM_OPENED, organization_id=organization_id, at=alarm.opened_at, data={
+        "alarm": alarm.pk, "kind": alarm.kind, "severity": Alarm.Severity(alarm.severity).name.lower(),
+        "severity_level": alarm.severity, "charge_point": identity, "charge_point_id": alarm.charge_point_id,
+        "evse": alarm.evse_number, "message": alarm.message, "opened_at": alarm.opened_at.isoformat()})
 
 
 def alarm_close(*, charge_point: ChargePoint, kinds: set[str] | list[str], at: datetime, reason: str,

@@ -3,7 +3,9 @@ cloning a station's set-up to new identities, and moving a station to another or
 
 Registration here has the semantics of ``stations.charge_point_register`` (a full_clean()ed, Accepted station
 without an AuthorizationKey, one "chargepoint.registered" audit row) but takes the whole EVSE/connector layout,
-since imports and clones carry EVSE-IDs, connector types and several connectors per EVSE.
+since imports and clones carry EVSE-IDs, connector types and several connectors per EVSE. Commissioning through
+the Connect API registers the same way with a new AuthorizationKey, and changes a station's name, site, access mode
+and EVSE-IDs afterwards.
 """
 
 import re
@@ -19,7 +21,10 @@ from accounts import identifiers
 from accounts.models import Organization, User
 from accounts.selectors import organizations_visible_to
 from accounts.services import audit
+from charging import access
 from charging.models import ChargePoint, Connector, Evse, Location
+from charging.services.access import charge_point_access_set
+from charging.services.stations import generate_auth_key, hash_auth_key
 
 #: The file's columns, in the order of the export. The first seven must be present in an import.
 IMPORT_COLUMNS = ("identity", "serial_number", "display_name", "organization", "location", "evse_ids", "connectors",
@@ -368,3 +373,122 @@ def charge_point_move(*, charge_point: ChargePoint, organization: Organization, 
     audit.record(action="chargepoint.moved", target=charge_point, acting_user=acting_user, reason=reason,
                  changes=changes)
     return charge_point
+
+
+@dataclass(frozen=True)
+class Commissioned:
+    """A station registered through the API, with its AuthorizationKey in clear: shown to the caller once, only
+    its hash is stored."""
+
+    charge_point: ChargePoint
+    auth_key: str
+
+
+@transaction.atomic
+def charge_point_commission(*, identity: str, organization: Organization, location: Location | None,
+                            layout: list[EvseLayout], display_name: str = "",
+                            access_mode: str = ChargePoint.AccessMode.PRIVATE, ocpp_version: str = "",
+                            serial_number: str = "", acting_user: User | None, reason: str) -> Commissioned:
+    """Register a station with its EVSEs (EVSE-IDs, connector types) and a new AuthorizationKey (HTTP Basic auth,
+    security profile 1/2): one audit row, the key's hash stored, the key itself returned once."""
+    errors: dict[str, list[str]] = {}
+    problem = identity_error(identity)
+    if problem:
+        errors.setdefault("identity", []).append(problem)
+    if location is not None and location.organization_id != organization.pk:
+        errors.setdefault("location", []).append(_("The location belongs to another organization."))
+    if not layout:
+        errors.setdefault("evses", []).append(_("Give at least one EVSE."))
+    public_ids = [spec.public_id for spec in layout if spec.public_id]
+    for public_id in public_ids:
+        if not _EVSE_ID.match(public_id):
+            errors.setdefault("evses", []).append(_("“%(id)s” is not an EVSE-ID (e.g. SE*ABC*E0001).") % {
+                "id": public_id})
+    repeated = sorted({public_id for public_id in public_ids if public_ids.count(public_id) > 1})
+    if repeated:
+        errors.setdefault("evses", []).append(_("Given more than once: %(ids)s.") % {"ids": ", ".join(repeated)})
+    taken = sorted(Evse.objects.filter(public_id__in=public_ids).values_list("public_id", flat=True))
+    if taken:
+        errors.setdefault("evses", []).append(_("EVSE-IDs in use already: %(ids)s.") % {"ids": ", ".join(taken)})
+    if any(not spec.connectors for spec in layout):
+        errors.setdefault("evses", []).append(_("Every EVSE needs at least one connector."))
+    if errors:
+        raise ValidationError(errors)
+    auth_key = generate_auth_key()
+    charge_point = _register(identity=identity, organization=organization, layout=layout, acting_user=acting_user,
+                             reason=reason, extra_changes={"auth_key": (None, "set")}, location=location,
+                             display_name=display_name, access_mode=access_mode, ocpp_version=ocpp_version,
+                             serial_number=serial_number, auth_key_hash=hash_auth_key(auth_key))
+    return Commissioned(charge_point=charge_point, auth_key=auth_key)
+
+
+_UNCHANGED = object()
+
+
+@transaction.atomic
+def charge_point_details_update(*, charge_point: ChargePoint, display_name=_UNCHANGED, location=_UNCHANGED,
+                                access_mode=_UNCHANGED, evse_ids: Mapping[int, str] | None = None,
+                                acting_user: User | None, reason: str, now) -> ChargePoint:
+    """Change what commissioning set: the display name, the site (one of the owner's), the access mode (the
+    schedule and allowed groups are kept; through ``access.charge_point_access_set``) and EVSE-IDs by EVSE
+    number (blank removes one). One audit row with every change; nothing is written when one value is wrong."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the charge point changes.")})
+    locked = ChargePoint.objects.select_for_update(of=("self",)).get(pk=charge_point.pk)
+    errors: dict[str, list[str]] = {}
+    changes: dict = {}
+    fields = []
+    if display_name is not _UNCHANGED and display_name != locked.display_name:
+        if len(display_name) > ChargePoint._meta.get_field("display_name").max_length:
+            errors.setdefault("display_name", []).append(_("At most %(limit)d characters.") % {
+                "limit": ChargePoint._meta.get_field("display_name").max_length})
+        changes["display_name"] = (locked.display_name, display_name)
+        locked.display_name = display_name
+        fields.append("display_name")
+    if location is not _UNCHANGED and (location.pk if location else None) != locked.location_id:
+        if location is not None and location.organization_id != locked.organization_id:
+            errors.setdefault("location", []).append(_("The location belongs to another organization."))
+        changes["location"] = (str(locked.location) if locked.location_id else None,
+                               str(location) if location else None)
+        locked.location = location
+        fields.append("location")
+    evses = {evse.evse_id: evse for evse in Evse.objects.select_for_update().filter(charge_point=locked)}
+    evse_changes = []
+    for number, public_id in (evse_ids or {}).items():
+        public_id = (public_id or "").strip().upper()
+        evse = evses.get(number)
+        if evse is None:
+            errors.setdefault("evses", []).append(_("%(cp)s has no EVSE %(n)d.") % {"cp": locked, "n": number})
+            continue
+        if public_id == evse.public_id:
+            continue
+        if public_id and not _EVSE_ID.match(public_id):
+            errors.setdefault("evses", []).append(_("“%(id)s” is not an EVSE-ID (e.g. SE*ABC*E0001).") % {
+                "id": public_id})
+            continue
+        if public_id and Evse.objects.filter(public_id=public_id).exclude(pk=evse.pk).exists():
+            errors.setdefault("evses", []).append(_("EVSE-IDs in use already: %(ids)s.") % {"ids": public_id})
+            continue
+        changes[f"evse_id.{number}"] = (evse.public_id, public_id)
+        evse.public_id = public_id
+        evse_changes.append(evse)
+    given = [evse.public_id for evse in evse_changes if evse.public_id]
+    if len(given) != len(set(given)):
+        errors.setdefault("evses", []).append(_("The same EVSE-ID is given to two EVSEs."))
+    if access_mode is not _UNCHANGED and access_mode not in ChargePoint.AccessMode.values:
+        errors.setdefault("access_mode", []).append(_("Unknown access mode %(mode)s.") % {"mode": access_mode})
+    if errors:
+        raise ValidationError(errors)
+    if fields:
+        locked.save(update_fields=fields)
+    for evse in evse_changes:
+        evse.save(update_fields=["public_id"])
+    if changes:
+        audit.record(action="chargepoint.details_changed", target=locked, acting_user=acting_user, reason=reason,
+                     changes=changes, at=now)
+    if access_mode is not _UNCHANGED and access_mode != locked.access_mode:
+        locked = charge_point_access_set(charge_point=locked, mode=access_mode,
+                                         rules=access.rules_from_data(locked.access_schedule),
+                                         allowed_groups=locked.allowed_groups.all(), acting_user=acting_user,
+                                         reason=reason, now=now)
+    return locked

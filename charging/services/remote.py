@@ -5,7 +5,9 @@ through ``charging.commands.send`` (which stores the RemoteCommand with who aske
 request) and returns the stored command. ``commands.CommandFailed`` is raised when the charger did not answer
 (offline, timeout, CALLERROR, or the CSMS refused to send). Where the domain cares about the answer it is acted
 on: a remote start that fails opens a SESSION_FAILED_TO_START alarm, a configuration read is stored on the charge
-point, and an accepted configuration change updates the stored value (and is audited as a change).
+point, an accepted configuration change updates the stored value (and is audited as a change), and a charging
+profile (set alone or carried by a remote start) is stored as a ChargingProfile with the charger's verdict. Profiles
+are refused (LoadBalanced) where the load balancer owns the EVSE's limits.
 
 These functions are deliberately not one transaction: the wait for the charger must not hold a database
 transaction open (with SQLite it would lock every other writer out for up to the command timeout). What follows
@@ -24,7 +26,8 @@ from django.utils.translation import gettext as _
 from accounts.models import IdToken, User
 from accounts.services import audit
 from charging import commands
-from charging.models import Alarm, ChargePoint, ChargingSession, Evse, RemoteCommand, Reservation
+from charging.models import Alarm, ChargePoint, ChargingProfile, ChargingSession, Evse, RemoteCommand, Reservation
+from charging.models.profiles import PROFILE_ID_BASE
 from charging.ocpp import outbound
 from charging.selectors import station_page as selectors
 from charging.services import alarms, reservations
@@ -197,9 +200,11 @@ def send_local_list(*, charge_point: ChargePoint, full: bool, acting_user: User 
 
 
 def remote_start(*, charge_point: ChargePoint, id_token: IdToken, evse_number: int | None,
-                 acting_user: User | None, reason: str, now: datetime) -> RemoteCommand:
+                 acting_user: User | None, reason: str, now: datetime,
+                 profile: "ProfileSpec | None" = None) -> RemoteCommand:
     """Start a charge for ``id_token`` (on one EVSE, or where the charger chooses). A start the charger rejects
-    or never answers opens a SESSION_FAILED_TO_START alarm."""
+    or never answers opens a SESSION_FAILED_TO_START alarm. ``profile``: a TxProfile for the transaction,
+    stored as a ChargingProfile and sent inside the start."""
     _require_reason(reason)
     evse = _evse(charge_point, evse_number)
     authorization = authorize(charge_point=charge_point, uid=id_token.uid, at=now, purpose="remote start",
@@ -207,17 +212,139 @@ def remote_start(*, charge_point: ChargePoint, id_token: IdToken, evse_number: i
     if not authorization.accepted:
         raise ValidationError({"id_token": _("%(uid)s may not charge here: %(why)s") % {
             "uid": id_token.uid, "why": authorization.reason}})
+    stored = None
+    if profile is not None:
+        if profile.purpose != ChargingProfile.Purpose.TX or profile.session is not None:
+            raise ValidationError({"charging_profile": _("A remote start carries a TxProfile for the transaction "
+                                                         "it starts (purpose tx, no session).")})
+        _refuse_if_load_balanced(charge_point, evse)
+        stored = _profile_store(charge_point, evse, profile, acting_user=acting_user)
     version = outbound.version_of(charge_point)
     call = outbound.remote_start(version, uid=id_token.uid, kind=id_token.type, evse=evse_number,
-                                 remote_start_id=_request_id())
+                                 remote_start_id=_request_id(), profile=stored)
     try:
         command = _send(charge_point, call, acting_user=acting_user, reason=reason)
     except commands.CommandFailed as failure:
+        _profile_answered(stored, failure.command)
         if failure.command.status != RemoteCommand.Status.REFUSED:  # our own refusal is no failed start
             _start_failed(charge_point, evse_number, failure.command, now)
         raise
+    _profile_answered(stored, command)
     if answer_status(command) != "Accepted":
         _start_failed(charge_point, evse_number, command, now)
+    return command
+
+
+# --- charging profiles ---------------------------------------------------------------------------------------------
+
+class LoadBalanced(Exception):
+    """A profile may not be set where the load balancer owns the limits (the EVSE, or one of the station's EVSEs
+    for a station-wide profile, has an EvseWiring): a profile beside the fuse plan would either override it (the
+    fuse could be exceeded) or be shadowed by it."""
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """A charging profile as asked for, protocol-neutral; ``periods`` are dicts with start_period (s), limit and
+    optionally number_phases, the first starting at 0. ``session``: the transaction a TxProfile is for."""
+
+    purpose: str
+    periods: tuple[dict, ...]
+    stack_level: int = 0
+    kind: str = ChargingProfile.Kind.RELATIVE
+    recurrency_kind: str = ""
+    charging_rate_unit: str = ChargingProfile.RateUnit.AMPERES
+    start_schedule: datetime | None = None
+    duration: int | None = None
+    min_charging_rate: object = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    session: ChargingSession | None = None
+
+
+def _refuse_if_load_balanced(charge_point: ChargePoint, evse: Evse | None) -> None:
+    from loadbalancing.models import EvseWiring  # charging reads it here only; load balancing builds on charging
+
+    wired = EvseWiring.objects.filter(evse__charge_point=charge_point) if evse is None else (
+        EvseWiring.objects.filter(evse=evse))
+    if wired.exists():
+        raise LoadBalanced(_("This EVSE is load balanced: its limits are set by the building's fuse plan."))
+
+
+@transaction.atomic
+def _profile_store(charge_point: ChargePoint, evse: Evse | None, spec: ProfileSpec, *,
+                   acting_user: User | None) -> ChargingProfile:
+    session = spec.session
+    profile = ChargingProfile(
+        charge_point=charge_point, evse=evse, purpose=spec.purpose, stack_level=spec.stack_level, kind=spec.kind,
+        recurrency_kind=spec.recurrency_kind, charging_rate_unit=spec.charging_rate_unit,
+        start_schedule=spec.start_schedule, duration=spec.duration, min_charging_rate=spec.min_charging_rate,
+        valid_from=spec.valid_from, valid_to=spec.valid_to, periods=[dict(p) for p in spec.periods],
+        session=session, transaction_id=session.transaction_id if session is not None else "",
+        created_by=acting_user)
+    profile.full_clean(exclude=["charging_profile_id"])
+    profile.save()
+    profile.charging_profile_id = PROFILE_ID_BASE + profile.pk
+    profile.save(update_fields=["charging_profile_id"])
+    return profile
+
+
+def _profile_answered(profile: ChargingProfile | None, command: RemoteCommand) -> None:
+    if profile is None:
+        return
+    if command.status != RemoteCommand.Status.ANSWERED:
+        status = ChargingProfile.Status.FAILED
+    else:
+        status = ChargingProfile.Status.ACCEPTED if answer_status(command) == "Accepted" else (
+            ChargingProfile.Status.REJECTED)
+    ChargingProfile.objects.filter(pk=profile.pk).update(status=status, command=command)
+    profile.status, profile.command = status, command
+
+
+def set_charging_profile(*, charge_point: ChargePoint, evse_number: int | None, spec: ProfileSpec,
+                         acting_user: User | None, reason: str) -> RemoteCommand:
+    """Store a charging profile and send it (SetChargingProfile); its chargingProfileId is the stored
+    ``charging_profile_id``. Raises LoadBalanced where the load balancer owns the limits."""
+    _require_reason(reason)
+    evse = _evse(charge_point, evse_number)
+    if spec.session is not None and spec.session.charge_point_id != charge_point.pk:
+        raise ValidationError({"session": _("The session is not at this charge point.")})
+    if spec.purpose == ChargingProfile.Purpose.TX:
+        if spec.session is None or spec.session.status != ChargingSession.Status.ACTIVE:
+            raise ValidationError({"session": _("A TxProfile is set for an active session: name it.")})
+        if evse is None:
+            evse = spec.session.evse
+    elif spec.session is not None:
+        raise ValidationError({"session": _("Only a TxProfile (purpose tx) belongs to a session.")})
+    if spec.purpose == ChargingProfile.Purpose.STATION_MAX and evse is not None:
+        raise ValidationError({"evse": _("A station maximum profile applies to the whole station (no EVSE).")})
+    _refuse_if_load_balanced(charge_point, evse)
+    profile = _profile_store(charge_point, evse, spec, acting_user=acting_user)
+    version = outbound.version_of(charge_point)
+    try:
+        command = _send(charge_point, outbound.set_charging_profile(version, profile), acting_user=acting_user,
+                        reason=reason)
+    except commands.CommandFailed as failure:
+        _profile_answered(profile, failure.command)
+        raise
+    _profile_answered(profile, command)
+    return command
+
+
+def clear_charging_profile(*, profile: ChargingProfile, acting_user: User | None, reason: str,
+                           now: datetime) -> RemoteCommand:
+    """Remove one stored profile from the charger (ClearChargingProfile by its id). The row is kept; when the
+    charger accepts it is marked cleared."""
+    _require_reason(reason)
+    charge_point = profile.charge_point
+    version = outbound.version_of(charge_point)
+    command = _send(charge_point, outbound.clear_charging_profile(version, profile_id=profile.charging_profile_id),
+                    acting_user=acting_user, reason=reason)
+    if answer_status(command) == "Accepted":
+        ChargingProfile.objects.filter(pk=profile.pk).update(status=ChargingProfile.Status.CLEARED,
+                                                             cleared_by_command=command, cleared_at=now)
+    else:
+        ChargingProfile.objects.filter(pk=profile.pk).update(cleared_by_command=command)
     return command
 
 

@@ -27,6 +27,7 @@ from charging.models import (
 )
 from charging.services import alarms
 from charging.services.authorization import Authorization, AuthStatus, authorize
+from csms import events
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 
@@ -126,6 +127,7 @@ def start_session(*, charge_point: ChargePoint, evse: Evse, uid: str, meter_star
     if not transaction_id:
         session.transaction_id = str(session.pk)
         session.save(update_fields=["transaction_id"])
+    events.publish(events.SESSION_STARTED, organization_id=session.organization_id, data=session_event_data(session))
     return StartResult(session=session, authorization=authorization)
 
 
@@ -164,6 +166,7 @@ def stop_session(*, charge_point: ChargePoint, transaction_id: str, stopped_at: 
     session.status = ChargingSession.Status.COMPLETED
     session.save(update_fields=["stopped_at", "meter_stop_wh", "energy_wh", "stop_reason", "status"])
     price_after_commit(session.pk)
+    events.publish(events.SESSION_ENDED, organization_id=session.organization_id, data=session_event_data(session))
     return StopResult(session=session, authorization=authorization)
 
 
@@ -175,6 +178,18 @@ def price_after_commit(session_id: int) -> None:
     from billing.tasks import price_session_task
 
     transaction.on_commit(lambda: price_session_task.delay(session_id), robust=True)
+
+
+def session_event_data(session: ChargingSession) -> dict:
+    """A session as the session.started / session.ended events describe it (JSON-ready; the cost is not known
+    yet: pricing runs after the stop commits)."""
+    return {"session": session.pk, "transaction_id": session.transaction_id,
+            "charge_point": session.charge_point.identity, "charge_point_id": session.charge_point_id,
+            "evse": session.evse.evse_id, "id_token_uid": session.id_token_uid, "user": session.user_id,
+            "status": session.status, "started_at": session.started_at.isoformat(),
+            "stopped_at": session.stopped_at.isoformat() if session.stopped_at else None,
+            "meter_start_wh": session.meter_start_wh, "meter_stop_wh": session.meter_stop_wh,
+            "energy_wh": session.energy_wh, "stop_reason": session.stop_reason}
 
 
 def _last_energy_wh(session: ChargingSession) -> int:
@@ -201,6 +216,7 @@ def close_zombie_sessions(*, charge_point: ChargePoint, evse: Evse | None, at: d
         session.stop_reason = reason[:40]
         session.save(update_fields=["status", "stopped_at", "meter_stop_wh", "energy_wh", "stop_reason"])
         price_after_commit(session.pk)
+        events.publish(events.SESSION_ENDED, organization_id=session.organization_id, data=session_event_data(session))
         count += 1
     return count
 
@@ -394,3 +410,40 @@ def orphan_stop_resolve(*, orphan: OrphanTransactionStop, acting_user: User | No
     audit.record(action="orphantransactionstop.resolved", target=orphan, acting_user=acting_user, reason=reason,
                  organization=charge_point.organization, changes={"resolved": (False, True)})
     return orphan
+
+
+#: stop_reason of a session closed by the operator rather than by the charger (force_close_session).
+FORCE_CLOSED = "ForceClosed"
+
+
+@transaction.atomic
+def force_close_session(*, session: ChargingSession, stopped_at: datetime | None = None, acting_user: User | None,
+                        reason: str) -> ChargingSession:
+    """Close a stale active session whose charger will never send its stop: status failed (closed without a
+    stop), stop reason ``FORCE_CLOSED``, the last energy reading as meter stop, priced like any ended session,
+    audited with who and why. ``stopped_at``: when it ended (now by default; not before the start, not in the
+    future). A stop the charger sends after all still completes it (stop_session)."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": _("Say why the session is closed.")})
+    now = timezone.now()
+    stopped_at = stopped_at or now
+    session = ChargingSession.objects.select_for_update().get(pk=session.pk)
+    if session.status != ChargingSession.Status.ACTIVE:
+        raise ValidationError({"session": _("Only an active session can be force-closed.")})
+    if stopped_at < session.started_at:
+        raise ValidationError({"stopped_at": _("The end cannot come before the start.")})
+    if stopped_at > now:
+        raise ValidationError({"stopped_at": _("The end cannot be in the future.")})
+    session.meter_stop_wh = _last_energy_wh(session)
+    session.energy_wh = max(0, session.meter_stop_wh - session.meter_start_wh)
+    session.stopped_at = stopped_at
+    session.stop_reason = FORCE_CLOSED
+    session.status = ChargingSession.Status.FAILED
+    session.save(update_fields=["stopped_at", "meter_stop_wh", "energy_wh", "stop_reason", "status"])
+    audit.record(action="chargingsession.force_closed", target=session, acting_user=acting_user, reason=reason,
+                 organization=session.organization,
+                 changes={"status": (ChargingSession.Status.ACTIVE, session.status),
+                          "stopped_at": (None, stopped_at.isoformat()), "energy_wh": (None, session.energy_wh)})
+    price_after_commit(session.pk)
+    events.publish(events.SESSION_ENDED, organization_id=session.organization_id, data=session_event_data(session))
+    return session

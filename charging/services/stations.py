@@ -20,6 +20,7 @@ from charging import reliability
 from charging.models import Alarm, ChargePoint, ChargingSession, ConnectionEvent, Connector, Evse
 from charging.services import alarms
 from charging.services import sessions as session_services
+from csms import events as business_events
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, ser
                       firmware_version: str = "", ocpp_version: str, at: datetime, now: datetime) -> BootResult:
     """A charger (re)booted: store what it says about itself and close sessions it can no longer stop."""
     charge_point = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+    if not charge_point.is_connected:
+        _publish_connectivity(business_events.CHARGE_POINT_ONLINE,
+                              [(charge_point.pk, charge_point.identity, charge_point.organization_id)], now)
     charge_point.vendor, charge_point.model = vendor[:50], model[:50]
     charge_point.serial_number = serial_number[:50] or charge_point.serial_number
     charge_point.firmware_version = firmware_version[:50]
@@ -120,10 +124,14 @@ def charge_points_seen(*, connected: set[int], disconnected: set[int], now: date
     the connects and disconnects among them for the connectivity history. Chargers heard from are no longer
     offline: their OFFLINE alarms close."""
     if connected:
+        _publish_connectivity(business_events.CHARGE_POINT_ONLINE,
+                              _connectivity_rows(connected, is_connected=False), now)
         ChargePoint.objects.filter(pk__in=connected).update(last_seen_at=now, is_connected=True)
         Alarm.objects.filter(charge_point_id__in=connected, kind=Alarm.Kind.OFFLINE, closed_at__isnull=True).update(
             closed_at=now, close_reason=_("Connected again"))
     if disconnected:
+        _publish_connectivity(business_events.CHARGE_POINT_OFFLINE,
+                              _connectivity_rows(disconnected, is_connected=True), now)
         ChargePoint.objects.filter(pk__in=disconnected).update(last_seen_at=now, is_connected=False)
     if events:
         # A station deleted since its note was taken would fail the whole batch on its foreign key.
@@ -132,6 +140,23 @@ def charge_points_seen(*, connected: set[int], disconnected: set[int], now: date
         ConnectionEvent.objects.bulk_create(
             [ConnectionEvent(charge_point_id=e.charge_point_id, kind=e.kind, at=e.at, detail=e.detail[:200])
              for e in events if e.charge_point_id in known], batch_size=500)
+
+
+#: Stations per UPDATE when the offline sweep marks them not connected.
+OFFLINE_BATCH = 2000
+
+
+def _connectivity_rows(pks: set[int], *, is_connected: bool) -> list[tuple[int, str, int]]:
+    """(pk, identity, owner) of those of ``pks`` whose connected flag is ``is_connected`` now (about to flip)."""
+    return list(ChargePoint.objects.filter(pk__in=pks, is_connected=is_connected).values_list(
+        "pk", "identity", "organization_id"))
+
+
+def _publish_connectivity(event_type: str, rows: list[tuple[int, str, int]], at: datetime) -> None:
+    business_events.publish_many([
+        business_events.event(event_type, organization_id=organization_id, at=at,
+                              data={"charge_point": identity, "charge_point_id": pk, "at": at.isoformat()})
+        for pk, identity, organization_id in rows])
 
 
 def charge_points_mark_offline(*, now: datetime) -> int:
@@ -143,8 +168,19 @@ def charge_points_mark_offline(*, now: datetime) -> int:
     connected = ChargePoint.objects.filter(is_connected=True)
     changed = 0
     for interval in connected.values_list("heartbeat_interval", flat=True).distinct():
-        changed += connected.filter(heartbeat_interval=interval,
-                                    last_seen_at__lt=now - timedelta(seconds=2 * interval)).update(is_connected=False)
+        silent = connected.filter(heartbeat_interval=interval, last_seen_at__lt=now - timedelta(seconds=2 * interval))
+        # Read first, so each station that goes offline is announced once (chargepoint.offline); the UPDATE keeps
+        # its conditions, so a station heard from in between stays connected and is not announced.
+        rows = list(silent.values_list("pk", "identity", "organization_id"))
+        for start in range(0, len(rows), OFFLINE_BATCH):
+            batch = rows[start:start + OFFLINE_BATCH]
+            flipped = silent.filter(pk__in=[row[0] for row in batch]).update(is_connected=False)
+            if flipped != len(batch):
+                still = set(ChargePoint.objects.filter(pk__in=[row[0] for row in batch], is_connected=True)
+                            .values_list("pk", flat=True))
+                batch = [row for row in batch if row[0] not in still]
+            _publish_connectivity(business_events.CHARGE_POINT_OFFLINE, batch, now)
+            changed += flipped
     _open_offline_alarms(now=now)
     return changed
 
@@ -169,9 +205,14 @@ def _open_offline_alarms(*, now: datetime) -> int:
     # A station reconnecting (and an alarm opened by an overlapping run) between the SELECT and the INSERT must
     # not fail the whole batch; the alarms really opened are read back by their opening time.
     Alarm.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    opened = list(Alarm.objects.filter(kind=Alarm.Kind.OFFLINE, opened_at=now, closed_at__isnull=True).values_list(
-        "pk", flat=True))
-    alarms.notify_after_commit(opened)
+    opened = list(Alarm.objects.filter(kind=Alarm.Kind.OFFLINE, opened_at=now, closed_at__isnull=True)
+                  .select_related("charge_point").only("pk", "kind", "severity", "evse_number", "message", "opened_at",
+                                                       "charge_point", "charge_point__identity",
+                                                       "charge_point__organization_id"))
+    alarms.notify_after_commit([alarm.pk for alarm in opened])
+    for alarm in opened:
+        alarms.publish_opened(alarm, identity=alarm.charge_point.identity,
+                              organization_id=alarm.charge_point.organization_id)
     return len(opened)
 
 

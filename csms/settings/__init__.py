@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "billing",
     "roaming",
     "loadbalancing",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -148,6 +149,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
+    "sweep-webhook-deliveries": {"task": "webhooks.tasks.sweep_webhook_deliveries_task", "schedule": 300.0},
     "expire-id-tokens": {"task": "accounts.tasks.expire_id_tokens_task", "schedule": 60.0},
     "mark-offline-charge-points": {"task": "charging.tasks.mark_offline_charge_points_task", "schedule": 60.0},
     "purge-ocpp-frames": {"task": "charging.tasks.purge_ocpp_frames_task", "schedule": 3600.0},
@@ -285,6 +287,18 @@ CONNECTION_EVENT_RETENTION_DAYS = env.int("CONNECTION_EVENT_RETENTION_DAYS", def
 ALARM_OFFLINE_AFTER = env.int("ALARM_OFFLINE_AFTER", default=600)
 # A notification group is e-mailed at most once per station and alarm kind within this many seconds.
 ALARM_NOTIFY_MIN_INTERVAL = env.int("ALARM_NOTIFY_MIN_INTERVAL", default=1800)
+
+# Webhooks (webhooks/): (connect, read) timeouts in seconds, the waits between attempts, how many failed attempts
+# in a row disable an endpoint, whether plain http / local addresses may be registered (local receivers in tests and
+# development only), and how long the delivery log is kept.
+WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=3.0), env.float("WEBHOOK_READ_TIMEOUT", default=10.0))
+WEBHOOK_RETRY_DELAYS = env.list("WEBHOOK_RETRY_DELAYS", cast=int, default=[30, 120, 600, 3600, 21600])
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=10)
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=False)
+# Receivers on loopback/private networks; unset follows WEBHOOK_ALLOW_HTTP (never allow them in production: a tenant
+# could make the server call into its own network).
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=None)
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", default=30)
 
 # --- Money ------------------------------------------------------------------------------------------------------
 CURRENCIES = ("SEK", "NOK", "EUR", "DKK")

@@ -24,18 +24,14 @@ Rules from the specification:
   each other's reservations.
 """
 
-import asyncio
 import functools
 import logging
 import math
-import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connections, transaction
@@ -65,8 +61,6 @@ COMMANDED_TOKEN_WINDOW = timedelta(minutes=15)
 RESULT_ATTEMPTS = 5
 #: OCPI token type → the OCPP 2.0.1 IdToken type we send (outbound's keys).
 OCPP_TOKEN_KIND = {"RFID": "rfid", "APP_USER": "central", "AD_HOC_USER": "central", "OTHER": "central"}
-
-_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocpi-command")
 
 
 @dataclass(frozen=True)
@@ -322,20 +316,8 @@ def command_receive(*, party: OcpiParty, command: str, data) -> Answer:
 
 
 def _dispatch(command_id: int) -> None:
-    """Start the command in the background. In a server process (ASGI) the request thread knows the process's event
-    loop: the work is started there, as a sync function in a worker thread, so that its wait for the charger runs
-    on that loop (channels_redis refuses a second loop on the same layer). Elsewhere: our own thread pool."""
-    loop = _main_event_loop()
-    if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(sync_to_async(_run_in_thread, thread_sensitive=False)(command_id), loop)
-    else:
-        _executor.submit(_run_in_thread, command_id)
-
-
-def _main_event_loop():
-    if getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
-        return None
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    """Start the command in the background (charging.commands.run_in_background: on the server's event loop)."""
+    charger_commands.run_in_background(functools.partial(_run_in_thread, command_id))
 
 
 def _run_in_thread(command_id: int) -> None:

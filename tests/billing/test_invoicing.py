@@ -62,7 +62,7 @@ def test_the_constructed_example_is_invoiced_and_emailed_with_its_pdf_after_comm
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         summary = invoice_run(period=(2026, 3), now=RUN_AT)
         assert mail.outbox == []  # nothing is sent before the commit
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # the e-mail task and the batch's invoice.issued events
     invoice = Invoice.objects.get()
     assert summary.created == 1
     assert summary.sessions == 3
@@ -213,7 +213,8 @@ def test_a_run_in_several_batches_numbers_in_order_and_stores_every_line_field(w
     ordered = sorted(user.pk for user in residents)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         summary = invoice_run(period=(2026, 3), now=RUN_AT)
-    assert len(callbacks) == 5  # one e-mail task per invoice, queued after its batch commits
+    # One e-mail task per invoice and one events call per batch (5 invoices in batches of 2), after each commit.
+    assert len(callbacks) == 5 + 3
     assert [item.buyer_id for item in summary.invoices] == ordered
     assert [item.number for item in summary.invoices] == [f"1000{n}" for n in range(1, 6)]
     assert InvoiceSeries.objects.get().next_number == 6

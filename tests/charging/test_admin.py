@@ -11,6 +11,7 @@ from accounts.models import AuditLogEntry
 from charging.models import (
     AuthorizationAttempt,
     ChargePoint,
+    ChargingProfile,
     ChargingSession,
     Connector,
     Evse,
@@ -48,12 +49,15 @@ def rows(brf_a):
         AuthorizationAttempt.objects.create(charge_point=cp, evse=evse, id_token_uid="04A1B2C3",
                                             purpose="authorize", status="Accepted"),
         OrphanTransactionStop.objects.create(charge_point=cp, transaction_id="99", stopped_at=NOW),
+        ChargingProfile.objects.create(charge_point=cp, evse=evse, charging_profile_id=1_000_001,
+                                       purpose=ChargingProfile.Purpose.TX_DEFAULT,
+                                       periods=[{"startPeriod": 0, "limit": 16}]),
     ]
     return {type(obj): obj for obj in made}
 
 
 MODELS = [Location, ChargePoint, Evse, Connector, ChargingSession, MeterSample, Reservation, RemoteCommand,
-          OcppFrame, AuthorizationAttempt, OrphanTransactionStop]
+          OcppFrame, AuthorizationAttempt, OrphanTransactionStop, ChargingProfile]
 
 
 def _url(model, view, *args):
@@ -67,8 +71,8 @@ def test_support_staff_can_open_every_charging_list_and_row(client, operator_sta
     assert client.get(_url(model, "change", rows[model].pk)).status_code == 200
 
 
-@pytest.mark.parametrize("model", [ChargingSession, MeterSample, RemoteCommand, OcppFrame, AuthorizationAttempt],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize("model", [ChargingSession, MeterSample, RemoteCommand, OcppFrame, AuthorizationAttempt,
+                                   ChargingProfile], ids=lambda m: m.__name__)
 def test_what_chargers_report_cannot_be_added_or_edited_in_the_admin(client, operator_staff, rows, model):
     client.force_login(operator_staff)
     assert client.get(_url(model, "add")).status_code == 403

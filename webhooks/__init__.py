@@ -1,0 +1,1 @@
+"""Webhooks: organizations' HTTPS endpoints that hear the business events of csms.events, signed and retried."""
