@@ -4,6 +4,8 @@ from django.urls import include, path
 from accounts import views as account_views
 from roaming import feed as roaming_feed
 
+handler404 = "csms.api.errors.page_not_found"
+
 admin.site.site_header = "csms"
 admin.site.site_title = "csms"
 admin.site.index_title = "Operations"

@@ -6,9 +6,12 @@ Installed per view (the API views' ``get_exception_handler``), so the rest of th
 import logging
 import math
 
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
+from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -42,8 +45,23 @@ def _flatten(detail, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+    default_code = "request_too_large"
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"code": code, "message": message, "fields": fields or {}}
+
+
+def as_api_error(error: DjangoValidationError) -> exceptions.ValidationError:
+    """A service's Django ValidationError as the API's 400 with field errors ("__all__" → non_field_errors)."""
+    if hasattr(error, "error_dict"):
+        return exceptions.ValidationError({
+            ("non_field_errors" if field == NON_FIELD_ERRORS else field): messages
+            for field, messages in error.message_dict.items()})
+    return exceptions.ValidationError({"non_field_errors": error.messages})
 
 
 def api_exception_handler(exc, context):
@@ -53,6 +71,10 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):  # a service refused the input
+        exc = as_api_error(exc)
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Logged with its traceback; the caller gets the same shape, never HTML.
@@ -75,3 +97,10 @@ def api_exception_handler(exc, context):
         body = error_body("error", str(exc))
     response.data = body
     return response
+
+
+def page_not_found(request, exception=None):
+    """The site's 404 page; under /api/ the API's error shape (a URL no route matches, e.g. a negative id)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+    return defaults.page_not_found(request, exception)

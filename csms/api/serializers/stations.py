@@ -71,6 +71,8 @@ class ChargePointSerializer(serializers.ModelSerializer):
     ocpp_error_code = serializers.CharField(source="error_code", read_only=True)
     status_text = serializers.SerializerMethodField(help_text="The station's live status in plain words.")
     evses = EvseSerializer(many=True, read_only=True)
+    # Empty until the station has connected once (its first websocket names the version).
+    ocpp_version = serializers.ChoiceField(choices=ChargePoint.OcppVersion.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = ChargePoint
@@ -91,3 +93,60 @@ class ChargePointSerializer(serializers.ModelSerializer):
         return station_status_text(
             connected=charge_point.is_connected, decommissioned=charge_point.decommissioned_at is not None,
             station_status=charge_point.status, station_error_code=charge_point.error_code, connectors=states)
+
+
+# --- commissioning (create / update) ---------------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1
+
+
+class EvseLayoutInputSerializer(serializers.Serializer):
+    evse_id = serializers.CharField(max_length=48, required=False, allow_blank=True, default="",
+                                    help_text="The public EVSE-ID (eMI3), e.g. SE*ABC*E0001; may be empty.")
+    current_type = serializers.ChoiceField(choices=Evse.CurrentType.choices, required=False, allow_null=True,
+                                           default=None, help_text="AC or DC; empty: DC for CCS2/CHAdeMO, else AC.")
+    max_power_w = serializers.IntegerField(min_value=1, max_value=2_000_000, default=11_000)
+    connectors = serializers.ListField(child=serializers.ChoiceField(choices=Connector.Standard.choices),
+                                       min_length=1, max_length=8,
+                                       help_text="The connector standards of the EVSE, in connector order.")
+
+
+class ChargePointCreateSerializer(serializers.Serializer):
+    identity = serializers.CharField(max_length=48, help_text="The OCPP identity (the websocket URL's last part).")
+    organization = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
+                                            help_text="The owner; defaults to the API key's organization.")
+    location = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True,
+                                        default=None, help_text="A location of the owner.")
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    serial_number = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    access_mode = serializers.ChoiceField(choices=ChargePoint.AccessMode.choices,
+                                          default=ChargePoint.AccessMode.PRIVATE)
+    ocpp_version = serializers.ChoiceField(choices=ChargePoint.OcppVersion.choices, required=False,
+                                           allow_blank=True, default="",
+                                           help_text="Empty: learnt from the charger's websocket subprotocol.")
+    evses = EvseLayoutInputSerializer(many=True, allow_empty=False, max_length=50)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=400)
+
+
+class EvseIdInputSerializer(serializers.Serializer):
+    number = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="The EVSE number.")
+    evse_id = serializers.CharField(max_length=48, allow_blank=True, help_text="The new EVSE-ID; empty removes it.")
+
+
+class ChargePointUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    location = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    access_mode = serializers.ChoiceField(choices=ChargePoint.AccessMode.choices, required=False)
+    evses = EvseIdInputSerializer(many=True, required=False, max_length=50)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=400,
+                                   help_text="Why (stored in the audit log).")
+
+
+class CommissionedChargePointSerializer(ChargePointSerializer):
+    authorization_key = serializers.CharField(
+        read_only=True, help_text="The charger's AuthorizationKey (HTTP Basic auth password). Shown only in this "
+                                  "answer: only its hash is stored.")
+
+    class Meta(ChargePointSerializer.Meta):
+        fields = [*ChargePointSerializer.Meta.fields, "authorization_key"]
+        read_only_fields = fields

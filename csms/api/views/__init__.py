@@ -7,22 +7,30 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 
 from accounts.models import ApiKey, User
 from accounts.tenancy import can_manage, organizations_seen_by
 from csms.api.authentication import ApiKeyAuthentication, HasKeyScope
 from csms.api.errors import ErrorSerializer, api_exception_handler
+from csms.api.fields import valid_id
 from csms.api.throttling import ApiKeyRateThrottle
 
 #: Error responses every authenticated endpoint may give, for the schema.
 COMMON_ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="No, unknown, revoked or expired API key."),
     403: OpenApiResponse(ErrorSerializer, description="The API key lacks the scope, or the CSRF token is missing."),
+    # Lists answer 404 for a page past the last one, as DRF's page-number pagination does.
+    404: OpenApiResponse(ErrorSerializer, description="No such object (or not yours), or a page past the last."),
+    413: OpenApiResponse(ErrorSerializer, description="The request body is larger than the server accepts."),
+    415: OpenApiResponse(ErrorSerializer, description="The body is not JSON (send Content-Type: application/json)."),
     429: OpenApiResponse(ErrorSerializer, description="Rate limit reached; see Retry-After."),
 }
 NOT_FOUND = {404: OpenApiResponse(ErrorSerializer, description="No such object, or not yours.")}
 BAD_REQUEST = {400: OpenApiResponse(ErrorSerializer, description="Invalid filter or input; see fields.")}
+#: What a list may answer (a page past the last is a 404 in COMMON_ERRORS).
+LIST_ERRORS = {**COMMON_ERRORS, **BAD_REQUEST}
 
 
 class ApiPagination(PageNumberPagination):
@@ -38,11 +46,20 @@ class ApiViewMixin:
     required_scope = "read"  # for GET/HEAD/OPTIONS
     write_scope = "write"  # for every other method
     throttle_classes = [ApiKeyRateThrottle]
+    # JSON bodies only: the schema then offers no form encodings, and a malformed multipart body cannot reach a
+    # parser that answers outside the error shape.
+    parser_classes = [JSONParser]
     pagination_class = ApiPagination
     filter_backends = [DjangoFilterBackend]
 
     def get_exception_handler(self):
         return api_exception_handler
+
+    def get_object(self):
+        # A URL id no row can have (too large for the database) is simply not found, before a query overflows.
+        if not valid_id(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, "")):
+            raise exceptions.NotFound()
+        return super().get_object()
 
 
 def acting_user(request) -> User | None:
