@@ -97,15 +97,6 @@ SCHEMA_SETTINGS = {
     ),
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Choice sets whose field names (status, purpose, kind) other resources use for other choices.
-    "ENUM_NAME_OVERRIDES": {
-        "ChargingProfilePurposeEnum": "charging.models.profiles.ChargingProfile.Purpose",
-        "ChargingProfileKindEnum": "charging.models.profiles.ChargingProfile.Kind",
-        "ChargingProfileStatusEnum": "charging.models.profiles.ChargingProfile.Status",
-        "RemoteCommandStatusEnum": "charging.models.stations.RemoteCommand.Status",
-        "ReservationStatusEnum": "charging.models.stations.Reservation.Status",
-        "ChargingSessionStatusEnum": "charging.models.stations.ChargingSession.Status",
-        "ConnectorStandardEnum": "charging.models.stations.Connector.Standard",
-    },
 }
 
 urlpatterns = [

@@ -249,6 +249,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# drf-spectacular: one name per choice set that several serializers share (the Connect API schema at
+# /api/v1/schema/ and the schema check of `manage.py check`).
+SPECTACULAR_SETTINGS = {
+    "ENUM_NAME_OVERRIDES": {
+        "ChargingProfilePurposeEnum": "charging.models.profiles.ChargingProfile.Purpose",
+        "ChargingProfileKindEnum": "charging.models.profiles.ChargingProfile.Kind",
+        "ChargingProfileStatusEnum": "charging.models.profiles.ChargingProfile.Status",
+        "RemoteCommandStatusEnum": "charging.models.stations.RemoteCommand.Status",
+        "ReservationStatusEnum": "charging.models.stations.Reservation.Status",
+        "ChargingSessionStatusEnum": "charging.models.stations.ChargingSession.Status",
+        "ConnectorStandardEnum": "charging.models.stations.Connector.Standard",
+    },
+}
+
 # --- Connect API (csms/api) ----------------------------------------------------------------------------------------
 # Requests per API key (or signed-in user) per minute; beyond it the API answers 429 with Retry-After.
 CSMS_API_RATE = env.str("CSMS_API_RATE", default="600/min")
