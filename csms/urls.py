@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/v1/", include("csms.api.urls")),
     path("billing/", include("billing.urls")),
     path("ocpi/", include("roaming.urls")),
+    path("portal/", include("csms.portal.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", account_views.health, name="health"),
     path("public/locations.geojson", roaming_feed.view, name="roaming-public-feed"),
 ]

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "roaming",
     "loadbalancing",
     "webhooks",
+    "csms.portal",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +85,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "csms.portal.menu.context",
             ],
         },
     },
