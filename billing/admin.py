@@ -1187,4 +1187,4 @@ class ReminderAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         return reminder.level == 3 and reminder.unblocked_at is None
 
 
-from billing import admin_commissions, admin_payouts  # noqa: E402,F401
+from billing import admin_adhoc, admin_commissions, admin_payouts  # noqa: E402,F401

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from billing.services.adhoc import adhoc_settle_due
 from billing.services.session_pricing import SessionNotPriceable, session_price
 from billing.services.spot_prices import fetch_days
 from charging.models import ChargingSession
@@ -210,3 +211,13 @@ def send_commission_task(commission_id: int) -> bool:
     from billing.services.commissions import commission_send
 
     return commission_send(commission_id=commission_id, now=timezone.now())
+
+
+@shared_task
+def adhoc_settle_task() -> int:
+    """Capture (or cancel) the card pre-authorizations of ad-hoc charges that ended or never started, for guests
+    who closed the page before their session ended."""
+    settled = adhoc_settle_due(now=timezone.now())
+    if settled:
+        logger.info("adhoc_settle_task: %d ad-hoc payments settled", settled)
+    return settled

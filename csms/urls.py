@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from accounts import views as account_views
 from roaming import feed as roaming_feed
@@ -18,6 +19,9 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("ocpi/", include("roaming.urls")),
     path("portal/", include("csms.portal.urls")),
+    # The short URL printed in the EVSEs' QR stickers (charging.selectors.access.start_url).
+    path("c/<str:code>", RedirectView.as_view(pattern_name="portal:public_start", permanent=False),
+         name="public-start-short"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", account_views.health, name="health"),
     path("public/locations.geojson", roaming_feed.view, name="roaming-public-feed"),

@@ -657,3 +657,21 @@ def bgmax_import(*, data: bytes, file_name: str, acting_user: User | None, now: 
                changes={"applied": (None, payment_import.applied), "queued": (None, payment_import.queued),
                         "duplicates": (None, payment_import.duplicates)})
     return payment_import, True
+
+
+@transaction.atomic
+def card_remove(*, user: User, acting_user: User | None, reason: str, organization=None,
+                now: datetime | None = None) -> bool:
+    """Forget ``user``'s saved card, so their invoices are no longer charged automatically; False when no card
+    was saved. The payment method stays with the Stripe customer, but nothing charges it without the stored id."""
+    if not reason or not reason.strip():
+        raise ValueError("card_remove needs a reason")
+    customer = StripeCustomer.objects.select_for_update().filter(user=user).exclude(payment_method_id="").first()
+    if customer is None:
+        return False
+    old = customer.payment_method_id
+    customer.payment_method_id, customer.card_saved_at = "", None
+    customer.save(update_fields=["payment_method_id", "card_saved_at"])
+    record(action="billing.card_removed", target=customer, acting_user=acting_user, reason=reason,
+           organization=organization, changes={"payment_method_id": (old, "")}, at=now or timezone.now())
+    return True

@@ -15,6 +15,7 @@ from charging.models.operations import (
     StationNote,
 )
 from charging.models.profiles import ChargingProfile
+from charging.models.ratings import SessionRating
 from charging.models.stations import (
     AuthorizationAttempt,
     ChargePoint,
@@ -34,6 +35,6 @@ __all__ = [
     "Alarm", "AlarmNotification", "AuthorizationAttempt", "Booking", "BookingPolicy", "ChargePoint",
     "ChargePointAccess", "ChargingKey", "ChargingProfile", "ChargingSession", "ConnectionEvent",
     "Connector", "Evse", "Location", "MaintenancePlan", "MeterSample", "NotificationGroup", "OcppFrame",
-    "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket",
+    "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket", "SessionRating",
     "StationEvent", "StationNote",
 ]

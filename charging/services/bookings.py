@@ -278,3 +278,33 @@ def bookings_run(*, now: datetime) -> BookingsRun:
         if booking.starts_at <= now and booking.evse.charge_point.is_connected:
             reserved += _reserve(booking, now)
     return BookingsRun(fulfilled=fulfilled, released=released, reserved=reserved)
+
+
+#: The BookingPolicy fields a board may change.
+POLICY_FIELDS = ("enabled", "max_duration_minutes", "max_active_per_user", "no_show_grace_minutes",
+                 "max_days_ahead")
+
+
+@transaction.atomic
+def booking_policy_update(*, organization, values: dict, acting_user: User | None, reason: str) -> BookingPolicy:
+    """Change (or create) ``organization``'s booking rules; ValidationError names a value out of range."""
+    _require_reason(reason)
+    unknown = set(values) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationError(_("Unknown booking rule: %(names)s.") % {"names": ", ".join(sorted(unknown))})
+    policy = BookingPolicy.objects.select_for_update().filter(organization=organization).first()
+    created = policy is None
+    if created:
+        policy = BookingPolicy(organization=organization)
+    changes = {}
+    for field in POLICY_FIELDS:
+        if field in values and getattr(policy, field) != values[field]:
+            changes[field] = (None if created else getattr(policy, field), values[field])
+            setattr(policy, field, values[field])
+    if not changes and not created:
+        return policy
+    policy.full_clean()
+    policy.save()
+    audit.record(action="booking_policy.changed", target=policy, acting_user=acting_user, reason=reason,
+                 organization=organization, changes=changes)
+    return policy

@@ -164,6 +164,7 @@ CELERY_BEAT_SCHEDULE = {
     # Access control: record schedule switches within a minute; bookings' reservations, no-shows, fulfilment.
     "sync-access-modes": {"task": "charging.tasks.sync_access_modes_task", "schedule": 60.0},
     "run-bookings": {"task": "charging.tasks.run_bookings_task", "schedule": 60.0},
+    "settle-adhoc-payments": {"task": "billing.tasks.adhoc_settle_task", "schedule": 300.0},
     # Resident invoices for the previous month, on the 1st at 06:00 (CELERY_TIMEZONE).
     "run-invoices": {"task": "billing.tasks.invoice_run_task", "schedule": crontab(minute=0, hour=6, day_of_month=1)},
     # Payment reminders of overdue invoices (and blocking at the third), daily at 07:00 (CELERY_TIMEZONE).
@@ -304,6 +305,9 @@ CONNECTION_EVENT_RETENTION_DAYS = env.int("CONNECTION_EVENT_RETENTION_DAYS", def
 ALARM_OFFLINE_AFTER = env.int("ALARM_OFFLINE_AFTER", default=600)
 # A notification group is e-mailed at most once per station and alarm kind within this many seconds.
 ALARM_NOTIFY_MIN_INTERVAL = env.int("ALARM_NOTIFY_MIN_INTERVAL", default=1800)
+
+# Ad-hoc charging via QR (billing/services/adhoc.py): the card pre-authorization a guest's charge may use at most.
+ADHOC_PREAUTH_AMOUNT = env.str("ADHOC_PREAUTH_AMOUNT", default="300")
 
 # Webhooks (webhooks/): (connect, read) timeouts in seconds, the waits between attempts, how many failed attempts
 # in a row disable an endpoint, whether plain http / local addresses may be registered (local receivers in tests and

@@ -1,0 +1,1 @@
+"""Forms of the tenant portal, one module per area."""
