@@ -163,7 +163,8 @@ def _one_off_token(payment: AdhocPayment, now: datetime) -> IdToken:
 def adhoc_start(*, payment: AdhocPayment, now: datetime) -> AdhocPayment:
     """Start the guest's charge once Stripe says the card is authorized; a second call does nothing."""
     with transaction.atomic():
-        payment = AdhocPayment.objects.select_for_update().select_related("evse__charge_point").get(pk=payment.pk)
+        payment = (AdhocPayment.objects.select_for_update(of=("self",)).select_related("evse__charge_point")
+                   .get(pk=payment.pk))
         if payment.status != AdhocPayment.Status.CREATED:
             return payment
         intent = intent_state(payment)
@@ -274,7 +275,9 @@ def adhoc_stop(*, payment: AdhocPayment) -> None:
 @transaction.atomic
 def adhoc_settle(*, payment: AdhocPayment, now: datetime) -> AdhocPayment:
     """Price the ended session, capture what is owed (or cancel), send the receipt. Safe to call again."""
-    payment = AdhocPayment.objects.select_for_update().select_related("session", "voucher").get(pk=payment.pk)
+    # of=self: PostgreSQL cannot lock the nullable side of the outer joins (no session or voucher yet).
+    payment = (AdhocPayment.objects.select_for_update(of=("self",)).select_related("session", "voucher")
+               .get(pk=payment.pk))
     if payment.is_settled or payment.status == AdhocPayment.Status.FAILED:
         return payment
     payment = _link_session(payment)
@@ -364,7 +367,7 @@ def receipt_context(payment: AdhocPayment) -> dict:
 def send_receipt(*, payment_id: int) -> None:
     """E-mail the receipt once (a second call sends nothing)."""
     with transaction.atomic():
-        payment = AdhocPayment.objects.select_for_update().select_related(
+        payment = AdhocPayment.objects.select_for_update(of=("self",)).select_related(
             "evse__charge_point", "session", "organization").get(pk=payment_id)
         if payment.receipt_sent_at is not None or not payment.is_settled:
             return
