@@ -15,10 +15,8 @@ from django.views.decorators.http import require_POST
 from charging.models import Booking, BookingPolicy, Evse
 from charging.services.bookings import POLICY_FIELDS, booking_cancel, booking_policy_update
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE, apply_errors
 from csms.portal.forms.bookings import CancelForm, PolicyForm
-from csms.portal.views.people import apply_errors
-
-PER_PAGE = 50
 
 
 def _bookings(request):

@@ -16,8 +16,7 @@ from billing.models import SessionCost
 from charging.models import Alarm, ChargePoint, ChargingSession
 from charging.selectors.station_list import LIVE_STATUS_MAX_IDS, list_page, local_day_start, station_texts
 from csms.portal.access import BOARD, portal_view
-
-PER_PAGE = 50
+from csms.portal.forms import PER_PAGE
 
 
 def organization_stations(organization):

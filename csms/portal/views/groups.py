@@ -21,8 +21,8 @@ from billing.price_rules import NOTICE_PERIOD
 from billing.services.fees import recurring_fee_create, recurring_fee_end
 from billing.services.tariffs import assignment_end, tariff_assign, tariff_create
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE, apply_errors
 from csms.portal.forms.groups import EndForm, FeeEndForm, FeeForm, GroupForm, PriceForm, TariffForm
-from csms.portal.views.people import PER_PAGE, apply_errors
 
 
 def _start_of(day, now: datetime) -> datetime:

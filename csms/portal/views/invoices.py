@@ -10,9 +10,8 @@ from django.shortcuts import get_object_or_404, render
 from billing.admin_documents import stored_file_response
 from billing.models import Invoice, Reminder, Statement
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE
 from csms.portal.forms.reports import InvoiceFilterForm
-
-PER_PAGE = 50
 
 
 def _resident_invoices(request):

@@ -22,23 +22,14 @@ from accounts.services.residents import COLUMNS, id_token_give, residents_import
 from accounts.services.tokens import id_token_block, id_token_unblock
 from accounts.services.users import user_invite
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE, apply_errors
 from csms.portal.forms.people import GroupMoveForm, ImportForm, InviteForm, SearchForm, TagAssignForm, TagBlockForm
 
-PER_PAGE = 50
 #: The roles a board manages here (operator support staff are not the association's people).
 LISTED_ROLES = (Membership.Role.RESIDENT, Membership.Role.ORG_ADMIN, Membership.Role.ORG_VIEWER)
 SAMPLE_CSV = ("name,email,mobile,reference,tag_uid,group\r\n"
               "Anna Andersson,anna@example.se,070-123 45 67,1101,04A23B1C,\r\n"
               "Bo Berg,,+46701234568,1102,,\r\n")
-
-
-def apply_errors(form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: on the field it names when the form has it, else on top."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 def _memberships(organization):

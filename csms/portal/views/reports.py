@@ -21,10 +21,10 @@ from charging.selectors.sessions import filter_sessions
 from csms.api.streaming import csv_response
 from csms.portal import charts
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE
 from csms.portal.forms.reports import BenefitForm, MonthRangeForm, SessionFilterForm
 from csms.portal.templatetags.portal import kwh, money
 
-PER_PAGE = 50
 MONTHS = 12
 
 

@@ -22,10 +22,9 @@ from billing.services.payments import card_remove, pay_token
 from charging.models import Booking, ChargingSession, Evse
 from charging.services.bookings import booking_cancel, booking_create
 from csms.portal.access import RESIDENT, portal_view
+from csms.portal.forms import PER_PAGE, apply_errors
 from csms.portal.forms.bookings import BookingForm, MonthForm, OptionalReasonForm, TagBlockForm
-from csms.portal.views.people import apply_errors
 
-PER_PAGE = 50
 ROLE = {RESIDENT}
 
 

@@ -29,6 +29,7 @@ from charging.services.access import (
 from charging.status_text import connector_status_text
 from csms.portal import stickers
 from csms.portal.access import BOARD, portal_view
+from csms.portal.forms import PER_PAGE, apply_errors
 from csms.portal.forms.stations import (
     MODE_LABELS,
     AccessForm,
@@ -36,8 +37,7 @@ from csms.portal.forms.stations import (
     KeyIssueForm,
     KeyRevokeForm,
 )
-from csms.portal.views.dashboard import PER_PAGE, organization_stations
-from csms.portal.views.people import apply_errors
+from csms.portal.views.dashboard import organization_stations
 
 LAST_SESSIONS = 10
 
