@@ -7,6 +7,7 @@ from csms.portal.views import bookings as bookings_views
 from csms.portal.views import dashboard as dashboard_views
 from csms.portal.views import groups as groups_views
 from csms.portal.views import invoices as invoices_views
+from csms.portal.views import otp as otp_views
 from csms.portal.views import people as people_views
 from csms.portal.views import public as public_views
 from csms.portal.views import reports as reports_views
@@ -17,6 +18,8 @@ app_name = "portal"
 urlpatterns = [
     path("", auth.home, name="home"),
     path("login/", auth.LoginView.as_view(), name="login"),
+    path("login/code/", otp_views.otp_request, name="otp_request"),
+    path("login/code/enter/", otp_views.otp_verify, name="otp_verify"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
     path("password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path("password/reset/", auth.PasswordResetView.as_view(), name="password_reset"),

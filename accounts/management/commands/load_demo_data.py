@@ -95,10 +95,16 @@ class Command(BaseCommand):
         self.operations(orgs["operator"], orgs["brf-solrosen"], residents[0])
         self.prices_and_access(orgs["brf-solrosen"])
         self.payouts(orgs["brf-solrosen"])
+        viewer_password, resident_password = demo_password("viewer"), demo_password("resident")
+        self.portal_login(orgs["brf-solrosen"], residents[1], viewer_password, Membership.Role.ORG_VIEWER)
+        self.portal_login(orgs["brf-solrosen"], residents[2], resident_password, Membership.Role.RESIDENT)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(f"  Admin login (operator support): {base}/admin/  admin@example.com / {admin_password}")
         self.stdout.write(f"  Board of BRF Solrosen (scoped): {base}/admin/  {residents[0].email} / {board_password}")
+        self.stdout.write(f"  Portal, board (may change):    {base}/portal/  {residents[0].email} / {board_password}")
+        self.stdout.write(f"  Portal, board viewer (looks):  {base}/portal/  {residents[1].email} / {viewer_password}")
+        self.stdout.write(f"  Portal, resident:             {base}/portal/  {residents[2].email} / {resident_password}")
 
     def organization(self, spec: dict) -> Organization:
         existing = Organization.objects.filter(slug=spec["slug"]).first()
@@ -213,3 +219,12 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
         if not user.is_staff:
             user_grant_admin_access(user=user, organization=organization, acting_user=None, reason=REASON)
+
+    def portal_login(self, organization: Organization, user: User, password: str, role: str) -> None:
+        """A portal login in ``role`` with a known password (the resident keeps their tags and sessions)."""
+        membership = Membership.objects.get(user=user, organization=organization)
+        if membership.role != role:
+            membership_change_role(membership=membership, role=role, acting_user=None, reason=REASON)
+        if not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
