@@ -6,6 +6,7 @@ Locally they skip when Chromium is missing; under CI (CI=true) a missing browser
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SUPPORT_PASSWORD = "Laddstolpe-2026!"
+#: Where screenshots for people go (CI keeps the folder; docs/screenshots is refreshed from it by hand).
+SCREENSHOTS = Path(os.environ.get("CSMS_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "artifacts/screenshots")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -68,3 +71,11 @@ def log_in(page, base_url: str, email: str, password: str, next_path: str = "/ad
     page.fill("#id_password", password)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base_url}{next_path}")
+
+
+def screenshot(page, name: str) -> Path:
+    """Save the whole page as SCREENSHOTS/<name>.png for people to look at (CI artifacts, the user guides)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -131,6 +131,10 @@ def _explain_notice(form, exc: ValidationError, group: UserGroup, valid_from: da
         day = formats.date_format(first_notice_day(now), "j M Y")
         form.add_error("valid_from", _("A price increase of more than 7 %% must be announced 30 days ahead: choose a "
                                        "date from %(date)s.") % {"date": day})
+        # The service's own wording of the same refusal (instants, raw prices) would only repeat it.
+        exc = ValidationError({field: texts for field, texts in errors.items() if field != "valid_from"})
+        if not exc.error_dict:
+            return
     apply_errors(form, exc)
 
 

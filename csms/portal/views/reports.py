@@ -31,6 +31,8 @@ MONTHS = 12
 def _twelve_months(request) -> tuple[MonthRangeForm, list]:
     form = MonthRangeForm(request.GET or None)
     last = form.last_month()
+    if not form.is_bound:  # show the month the report ends in, not an empty picker
+        form = MonthRangeForm(initial={"month": last})
     first = last
     for _step in range(MONTHS - 1):
         first = (first - timedelta(days=1)).replace(day=1)
