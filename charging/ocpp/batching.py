@@ -93,8 +93,13 @@ class SeenTracker:
             self._writer = asyncio.get_running_loop().create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
-        await asyncio.sleep(settings.OCPP_BATCH_FLUSH_SECONDS)
-        await self.flush()
+        # Notes taken while a flush is writing find this task still running and schedule none of their own:
+        # keep going until nothing is left, or a disconnect could wait unwritten until some charger speaks again.
+        while True:
+            await asyncio.sleep(settings.OCPP_BATCH_FLUSH_SECONDS)
+            await self.flush()
+            if not self._connected and not self._events:
+                return
 
     async def flush(self) -> None:
         """Write what has been gathered now (the periodic flush; tests and shutdown may call it directly)."""

@@ -40,6 +40,8 @@ class FrameLog:
         if not settings.OCPP_FRAME_LOG:
             return
         type_id, message_id, action = described or _describe(raw)
+        if "\x00" in raw:  # PostgreSQL text cannot hold NUL, and one such frame would lose its whole batch
+            raw = raw.replace("\x00", "\\u0000")
         self._pending.append(OcppFrame(charge_point_id=station.pk, identity=station.identity, direction=direction,
                                        message_type=type_id, message_id=message_id, action=action, raw=raw,
                                        at=timezone.now()))
@@ -47,11 +49,14 @@ class FrameLog:
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        deadline = asyncio.get_running_loop().time() + settings.OCPP_BATCH_FLUSH_SECONDS
-        while self._pending and len(self._pending) < FLUSH_AT_FRAMES \
-                and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-        await self.flush()
+        # Frames added while a batch is being written find this task still running and start none of their
+        # own: keep going until nothing is pending, or they would wait in memory for the next frame.
+        while self._pending:
+            deadline = asyncio.get_running_loop().time() + settings.OCPP_BATCH_FLUSH_SECONDS
+            while self._pending and len(self._pending) < FLUSH_AT_FRAMES \
+                    and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            await self.flush()
 
     async def flush(self) -> None:
         batch, self._pending = self._pending, []

@@ -28,6 +28,8 @@ from charging.ocpp.frames import frame_log
 from charging.services.sessions import evse_pks_by_number
 
 logger = logging.getLogger("csms.ocpp")
+#: OCPP-J: "a maximum of 36 characters, to allow for GUIDs".
+MAX_MESSAGE_ID = 36
 
 
 # Other apps that react to what chargers report (load balancing) register here: each listener is called after a
@@ -115,15 +117,24 @@ class GatewayMixin:
         self._note_seen()
         try:
             message = json.loads(raw_msg)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             frame_log.add(self.station, "in", raw_msg, (None, "", ""))
             await self._reply_framework_error("-1", "Message is not valid JSON")
             return
-        if not isinstance(message, list) or len(message) < 3 or not isinstance(message[1], str):
+        if not isinstance(message, list) or len(message) < 2 or not isinstance(message[1], str):
             frame_log.add(self.station, "in", raw_msg)
             await self._reply_framework_error("-1", "A message is [MessageTypeId, MessageId, ...]")
             return
         type_id, message_id = message[0], message[1]
+        if type_id in (MessageType.CallResult, MessageType.CallError) and len(message) < 3:
+            # Never answer an answer (the charger would answer our error in turn): log and drop.
+            frame_log.add(self.station, "in", raw_msg, (type_id, message_id[:64], ""))
+            logger.warning("%s: malformed answer dropped: %s", self.station.identity, raw_msg[:200])
+            return
+        if len(message) < 3:
+            frame_log.add(self.station, "in", raw_msg)
+            await self._reply_framework_error("-1", "A message is [MessageTypeId, MessageId, ...]")
+            return
         action = message[2] if type_id == MessageType.Call and isinstance(message[2], str) else ""
         frame_log.add(self.station, "in", raw_msg, (type_id if isinstance(type_id, int) else None, message_id[:64],
                                                     action[:50]))
@@ -147,6 +158,10 @@ class GatewayMixin:
 
     async def _handle_incoming_call(self, message: list) -> None:
         message_id = message[1]
+        if len(message_id) > MAX_MESSAGE_ID:
+            await self._send_error(message_id[:MAX_MESSAGE_ID], CallError(
+                ErrorKind.FORMAT, f"A MessageId has at most {MAX_MESSAGE_ID} characters"))
+            return
         if len(message) != 4 or not isinstance(message[2], str) or not isinstance(message[3], dict):
             await self._send_error(message_id, CallError(
                 ErrorKind.FORMAT, "A CALL is [2, MessageId, Action, {payload}]"))
@@ -190,6 +205,9 @@ class GatewayMixin:
 
     async def _send_error(self, message_id: str, error: CallError) -> None:
         error.for_version(self._ocpp_version)
+        if error.kind not in (ErrorKind.RPC_FRAMEWORK, ErrorKind.INTERNAL):  # already logged where they arose
+            logger.warning("%s: message %s refused with %s: %s", self.station.identity, str(message_id)[:40],
+                           error.code, error.description[:200])
         frame = [MessageType.CallError, message_id, error.code, error.description, error.details or {}]
         await self._send(json.dumps(frame, separators=(",", ":"), default=str),
                          (MessageType.CallError, str(message_id)[:64], ""))

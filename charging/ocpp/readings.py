@@ -7,6 +7,9 @@ from charging.ocpp.errors import CallError, ErrorKind
 from charging.ocpp.gateway import parse_timestamp
 from charging.services.sessions import MeterReading
 
+#: Larger readings (after conversion to the base unit) cannot be real and do not fit MeterSample.value.
+MAX_READING = Decimal(10) ** 15
+
 
 def readings_from_meter_values(meter_values: list[dict] | None) -> list[MeterReading]:
     """Raises CallError (nothing stored) when a timestamp or a value cannot be read."""
@@ -32,6 +35,10 @@ def _reading(timestamp, sample: dict) -> MeterReading:
                                               multiplier=int(unit_of_measure.get("multiplier") or 0))
     except ValueError as exc:
         raise CallError(ErrorKind.PROPERTY, str(exc)) from exc
+    if abs(value) >= MAX_READING:
+        raise CallError(ErrorKind.PROPERTY, f"Sampled value {sample.get('value')!r} {unit or ''} is out of range")
+    if value < 0 and measurand.startswith("Energy.") and measurand.endswith(".Register"):
+        raise CallError(ErrorKind.PROPERTY, f"{measurand} {sample.get('value')!r} is negative: a register only grows")
     signed = sample.get("signed_meter_value") or {}
     return MeterReading(value=value, unit=base_unit, signed_data=signed.get("signed_meter_data", ""),
                         signing_method=signed.get("signing_method", ""),

@@ -4,6 +4,7 @@ Both OCPP versions call these with protocol-neutral arguments. Every function is
 same message: chargers resend after a lost answer, and offline chargers replay old messages late.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,8 @@ from charging.services.authorization import Authorization, AuthStatus, authorize
 from csms import events
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+logger = logging.getLogger("csms.charging")
 
 
 @dataclass(frozen=True)
@@ -288,8 +291,14 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
                 encoding_method=reading.encoding_method, public_key=reading.public_key))
             if session is not None and session.status == ChargingSession.Status.ACTIVE and reading.is_energy_register:
                 energy = max(0, int(reading.value.to_integral_value()) - session.meter_start_wh)
-                if energy > progress.get(session.pk, {}).get("energy_wh", session.energy_wh):
+                highest = progress.get(session.pk, {}).get("energy_wh", session.energy_wh)
+                if energy > highest:
                     progress.setdefault(session.pk, {})["energy_wh"] = energy
+                elif energy < highest and reading.context != "Transaction.Begin":
+                    # Kept as the meter said it (signed records must stay whole), never lowering what is billed.
+                    logger.warning("Session %s: energy register %s Wh at %s is below the %s Wh already reached",
+                                   session.pk, reading.value, reading.timestamp.isoformat(),
+                                   highest + session.meter_start_wh)
         if session is not None and entry.seq_no is not None and entry.seq_no > max(
                 progress.get(session.pk, {}).get("last_seq_no", -1),
                 session.last_seq_no if session.last_seq_no is not None else -1):
