@@ -54,8 +54,8 @@ def test_the_pay_page_shows_the_invoice_and_creates_one_payment_intent(buyer_wor
 
 
 def test_a_paid_invoice_says_paid_and_a_bad_token_is_404(buyer_world, client, stripe_on):  # noqa: F811
-    invoice = issued_invoice(buyer_world, number=1, ocr="202503000129", total="842.63")
-    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.PAID, total=D("0.01"))
+    invoice = issued_invoice(buyer_world, number=1, ocr="202503000129", total="0.01")
+    Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.Status.PAID)
     Payment.objects.create(invoice=invoice, buyer=invoice.buyer, channel="manual", amount=D("0.01"),
                            applied=D("0.01"), currency="SEK", paid_at=invoice.created_at)
     response = client.get(reverse("billing:pay", args=[pay_token(invoice)]))
