@@ -83,6 +83,12 @@ class ChargePoint(models.Model):
                                            default=RegistrationStatus.ACCEPTED)
     auth_key_hash = models.CharField(_("authorization key (hashed)"), max_length=128, blank=True, editable=False,
                                      help_text=_("Empty: the charger connects without HTTP Basic auth."))
+    auth_key_previous_hash = models.CharField(
+        _("previous authorization key (hashed)"), max_length=128, blank=True, editable=False,
+        help_text=_("After a rotation the old key still opens the connection until the time below, so a charger "
+                    "that took the new key but reconnects late is not locked out."))
+    auth_key_previous_until = models.DateTimeField(_("previous key accepted until"), null=True, blank=True,
+                                                   editable=False)
     heartbeat_interval = models.PositiveIntegerField(_("heartbeat interval (s)"), default=300)
     is_connected = models.BooleanField(_("connected"), default=False)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)

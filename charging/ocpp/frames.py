@@ -28,6 +28,24 @@ def _describe(raw: str) -> tuple[int | None, str, str]:
     return type_id, str(message[1])[:64], action[:50]
 
 
+#: Settings whose value is the charger's password: never written to the log in clear.
+SECRET_NAMES = {"AuthorizationKey", "BasicAuthPassword"}
+
+
+def _masked_secrets(raw: str) -> str:
+    try:
+        message = json.loads(raw)
+        payload = message[3]
+        if payload.get("key") in SECRET_NAMES:
+            payload["value"] = "********"
+        for item in payload.get("setVariableData") or []:
+            if (item.get("variable") or {}).get("name") in SECRET_NAMES:
+                item["attributeValue"] = "********"
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return raw
+    return json.dumps(message, separators=(",", ":"))
+
+
 class FrameLog:
     """Buffers frames in memory and bulk-inserts them from a background task of the event loop."""
 
@@ -42,6 +60,8 @@ class FrameLog:
         type_id, message_id, action = described or _describe(raw)
         if "\x00" in raw:  # PostgreSQL text cannot hold NUL, and one such frame would lose its whole batch
             raw = raw.replace("\x00", "\\u0000")
+        if action in ("ChangeConfiguration", "SetVariables") and direction == "out":
+            raw = _masked_secrets(raw)
         self._pending.append(OcppFrame(charge_point_id=station.pk, identity=station.identity, direction=direction,
                                        message_type=type_id, message_id=message_id, action=action, raw=raw,
                                        at=timezone.now()))

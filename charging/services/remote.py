@@ -17,7 +17,7 @@ an answer is written in its own atomic block.
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -30,7 +30,7 @@ from charging.models import Alarm, ChargePoint, ChargingProfile, ChargingSession
 from charging.models.profiles import PROFILE_ID_BASE
 from charging.ocpp import outbound
 from charging.selectors import station_page as selectors
-from charging.services import alarms, reservations
+from charging.services import alarms, reservations, stations
 from charging.services.authorization import authorize
 
 #: Charger answers that mean the request was taken (the rest — Rejected, NotSupported... — mean it was not).
@@ -452,6 +452,9 @@ def configuration_change(*, charge_point: ChargePoint, setting: Setting, value: 
     configuration is updated and the change is audited with its old and new value."""
     _require_reason(reason)
     version = outbound.version_of(charge_point)
+    if (setting.component, setting.name) in SECRET_SETTINGS:
+        raise ValidationError({"key": _("The charger's password is changed with “Rotate the AuthorizationKey”, "
+                                        "which never stores it in clear.")})
     if version == outbound.V201 and not setting.component:
         raise ValidationError({"component": _("Name the component the variable belongs to.")})
     if version == outbound.V16 and (charge_point.configuration.get(setting.name) or {}).get("readonly"):
@@ -513,3 +516,64 @@ def connectivity_test(*, charge_point: ChargePoint, acting_user: User | None, re
     except commands.CommandFailed as failure:
         status = failure.command
     return ConnectivityResult(heartbeat=heartbeat, status=status, round_trip_ms=round_trip_ms)
+
+
+#: Where each OCPP version keeps the HTTP Basic password (1.6 security whitepaper; 2.0.1 SecurityCtrlr).
+AUTH_KEY_SETTING = {outbound.V16: Setting(name="AuthorizationKey"),
+                    outbound.V201: Setting(name="BasicAuthPassword", component="SecurityCtrlr")}
+SECRET_SETTINGS = {(setting.component, setting.name) for setting in AUTH_KEY_SETTING.values()}
+#: How long the old key still opens the connection after the charger took a new one.
+AUTH_KEY_GRACE = timedelta(hours=24)
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    command: RemoteCommand
+    #: The new key when the charger took it (shown to the person once, stored hashed), else None.
+    auth_key: str | None
+
+
+def auth_key_rotate(*, charge_point: ChargePoint, acting_user: User | None, reason: str, now: datetime) -> Rotation:
+    """Give the charger a new AuthorizationKey over OCPP (1.6 ChangeConfiguration AuthorizationKey, 2.0.1
+    SetVariables SecurityCtrlr.BasicAuthPassword). Only when the charger accepts is the new key stored (hashed);
+    the old one keeps working for AUTH_KEY_GRACE, so the charger's reconnect with the new key — or a late one with
+    the old — never locks it out. A refusal changes nothing. The key is masked in the stored command."""
+    _require_reason(reason)
+    if not charge_point.auth_key_hash:
+        raise ValidationError(_("%(cp)s connects without a password (security profile 0): set a first key by hand.")
+                              % {"cp": charge_point})
+    version = outbound.version_of(charge_point)
+    setting, key = AUTH_KEY_SETTING[version], stations.generate_auth_key()
+    try:
+        command = _send(charge_point, outbound.change_configuration(version, name=setting.name, value=key,
+                                                                    component=setting.component),
+                        acting_user=acting_user, reason=reason)
+    except commands.CommandFailed as failed:
+        _mask(failed.command)
+        raise
+    _mask(command)
+    if answer_status(command) not in ("Accepted", "RebootRequired"):
+        return Rotation(command=command, auth_key=None)
+    with transaction.atomic():
+        locked = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
+        locked.auth_key_previous_hash, locked.auth_key_previous_until = locked.auth_key_hash, now + AUTH_KEY_GRACE
+        locked.auth_key_hash = stations.hash_auth_key(key)
+        locked.save(update_fields=["auth_key_hash", "auth_key_previous_hash", "auth_key_previous_until"])
+        audit.record(action="chargepoint.auth_key_rotated", target=locked, acting_user=acting_user, reason=reason,
+                     at=now)
+    charge_point.auth_key_hash = locked.auth_key_hash
+    charge_point.auth_key_previous_hash = locked.auth_key_previous_hash
+    charge_point.auth_key_previous_until = locked.auth_key_previous_until
+    return Rotation(command=command, auth_key=key)
+
+
+def _mask(command: RemoteCommand) -> None:
+    payload = command.payload
+    if command.action == "ChangeConfiguration":
+        payload = {**payload, "value": MASK}
+    else:
+        payload = {**payload, "setVariableData": [{**item, "attributeValue": MASK}
+                                                  for item in payload.get("setVariableData", [])]}
+    RemoteCommand.objects.filter(pk=command.pk).update(payload=payload)
+    command.payload = payload

@@ -39,13 +39,22 @@ def hash_auth_key(raw: str) -> str:
     return f"sha256${salt}${hashlib.sha256((salt + raw).encode()).hexdigest()}"
 
 
-def check_auth_key(charge_point: ChargePoint, raw: str | None) -> bool:
-    """True when the presented key matches, or the charge point has no key (security profile 0)."""
+def check_auth_key(charge_point: ChargePoint, raw: str | None, *, now: datetime | None = None) -> bool:
+    """True when the presented key matches, or the charge point has no key (security profile 0). After a rotation
+    the previous key matches too until ``auth_key_previous_until``."""
     if not charge_point.auth_key_hash:
         return True
     if raw is None:
         return False
-    _scheme, salt, digest = charge_point.auth_key_hash.split("$", 2)
+    if _key_matches(charge_point.auth_key_hash, raw):
+        return True
+    until = charge_point.auth_key_previous_until
+    return bool(charge_point.auth_key_previous_hash and until is not None
+                and (now or timezone.now()) < until and _key_matches(charge_point.auth_key_previous_hash, raw))
+
+
+def _key_matches(stored: str, raw: str) -> bool:
+    _scheme, salt, digest = stored.split("$", 2)
     return hmac.compare_digest(digest, hashlib.sha256((salt + raw).encode()).hexdigest())
 
 
@@ -76,8 +85,11 @@ def charge_point_register(*, identity: str, organization: Organization, evses: i
 @transaction.atomic
 def charge_point_set_auth_key(*, charge_point: ChargePoint, auth_key: str | None, acting_user: User | None,
                               reason: str) -> ChargePoint:
+    """Set (or with None remove) the key here only: the charger must be given it by hand. A key the charger is
+    told over OCPP is ``remote.auth_key_rotate``'s business."""
     charge_point.auth_key_hash = hash_auth_key(auth_key) if auth_key else ""
-    charge_point.save(update_fields=["auth_key_hash"])
+    charge_point.auth_key_previous_hash, charge_point.auth_key_previous_until = "", None
+    charge_point.save(update_fields=["auth_key_hash", "auth_key_previous_hash", "auth_key_previous_until"])
     audit.record(action="chargepoint.auth_key_changed", target=charge_point, acting_user=acting_user,
                  reason=reason)
     return charge_point
