@@ -98,7 +98,9 @@ class BillingProfileAdmin(AuditedAdmin):
 
     list_display = ["organization", "fee_plan", "subscription_plan", "payout_method", "stripe_payouts_enabled",
                     "updated_at"]
-    list_filter = ["payout_method", "fee_plan", "subscription_plan"]
+    # Only the plans of the profiles this person may see: a plan can be one association's negotiated deal.
+    list_filter = ["payout_method", ("fee_plan", admin.RelatedOnlyFieldListFilter),
+                   ("subscription_plan", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["organization__name"]
     list_select_related = ["organization", "fee_plan", "subscription_plan"]
     fields = ["organization", "fee_plan", "commission_rate", "subscription_plan", "payout_method",
