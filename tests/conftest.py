@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from django.db import connections
+from django.utils import translation
 
 from accounts.sms import LocmemSmsBackend
 from tests.servers import running_csms, running_redis
@@ -26,9 +27,21 @@ def _test_settings(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     # Hashing at production strength makes every factory-made user cost ~0.3 s.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests read English unless they test another language (the product's default is Swedish).
+    settings.LANGUAGE_CODE = "en"
+    translation.activate("en")
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     LocmemSmsBackend.outbox = []
+
+
+@pytest.fixture
+def swedish(settings):
+    """The product's default language (Swedish money, numbers and texts) for tests of the Swedish formatting."""
+    settings.LANGUAGE_CODE = "sv"
+    translation.activate("sv")
+    yield
+    translation.activate("en")
 
 
 @pytest.fixture(autouse=True)

@@ -214,7 +214,7 @@ PASSWORD_RESET_TIMEOUT = 7 * 24 * 3600  # invitation links stay valid for a week
 
 # --- I18n -------------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "sv"
-LANGUAGES = [("sv", "Svenska"), ("en", "English")]
+LANGUAGES = [("sv", "Svenska"), ("en", "English"), ("de", "Deutsch"), ("nb", "Norsk bokmål")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Stockholm"
 USE_I18N = True

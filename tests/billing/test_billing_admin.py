@@ -226,6 +226,7 @@ def test_the_list_filters_by_state(client, operator_staff, brf_a, site):
 
 
 # --- The price preview ----------------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_the_preview_shows_the_tariff_and_prices_a_sample_session(client, brf_a, site):
     station = site["BRF A"]
     driver = brf_a.residents[0]
@@ -399,6 +400,7 @@ def test_the_invoice_list_costs_the_same_queries_for_more_invoices(client, world
     assert count() == few
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_the_invoice_page_shows_what_was_paid_and_what_is_still_due(client, world):
     invoice = make_invoice(world, world.a)
     payment_record(invoice=invoice, channel="bankgiro", amount=D("60.50"), currency="SEK",

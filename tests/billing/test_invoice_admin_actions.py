@@ -86,6 +86,7 @@ def messages_of(response) -> list[str]:
 
 
 # --- Record a manual payment ----------------------------------------------------------------------------------------
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_the_payment_page_offers_what_is_still_due_and_records_the_payment(client, world):
     invoice = make_invoice(world, world.a)
     payment_record(invoice=invoice, channel="bankgiro", amount=D("40.00"), currency="SEK", paid_at=at(DUE),
@@ -114,6 +115,7 @@ def test_the_payment_page_offers_what_is_still_due_and_records_the_payment(clien
     assert entry.changes["status"] == ["issued", "paid"]
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_a_partial_manual_payment_leaves_the_rest_due_and_an_overpayment_is_credited(client, world):
     invoice = make_invoice(world, world.a)
     client.force_login(world.staff)

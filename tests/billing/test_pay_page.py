@@ -31,6 +31,7 @@ def buyer_world(world, request):  # noqa: F811
     return world
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_the_pay_page_shows_the_invoice_and_creates_one_payment_intent(buyer_world, client, stripe_on):  # noqa: F811
     invoice = issued_invoice(buyer_world, number=1, ocr="202503000129", total="842.63")
     url = reverse("billing:pay", args=[pay_token(invoice)])

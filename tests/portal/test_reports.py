@@ -60,6 +60,7 @@ def test_pages_render_for_admin_and_viewer_not_for_residents(name, brf_a, viewer
     assert client_for(brf_a.residents[0]).get(reverse(name)).status_code == 404
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_utilization_heatmap_prints_the_occupied_share(board_client, brf_a, station, other_station):
     # October 2026 in Stockholm has 745 hours (DST ends); 74.5 hours occupied is 10.0 %.
     session(station, brf_a.residents[0], at=datetime(2026, 10, 2, 0, 0, tzinfo=UTC), hours=74.5)
@@ -84,6 +85,7 @@ def test_bad_month_is_a_form_error(board_client, station):
     assert response.context["form"].errors["month"]
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_energy_per_month_and_station(board_client, brf_a, station, other_station):
     session(station, brf_a.residents[0], energy_wh=12_345, at=datetime(2026, 9, 10, 10, tzinfo=UTC),
             price=Decimal("40.00"))

@@ -87,6 +87,7 @@ def test_resident_pages_render_for_the_resident_and_not_for_the_board(name, resi
     assert board.get(reverse(name)).status_code == 404
 
 
+@pytest.mark.usefixtures("swedish")  # money and numbers as the product shows them
 def test_my_sessions_show_only_my_own_with_energy_and_cost(resident_client, station, me, brf_a):
     session(station, me, energy_wh=12_345, price=Decimal("31.25"))
     session(station, brf_a.residents[1], energy_wh=98_765)

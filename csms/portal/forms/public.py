@@ -1,7 +1,17 @@
 """Forms of the public QR charging pages: the guest's e-mail and voucher, and the rating on the receipt."""
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+
+def _stars(n: int) -> str:
+    return gettext("%(n)s of 5 stars") % {"n": n}
+
+
+# Formatted when shown, in the reader's language (a lazy text formatted here would be frozen at import).
+_stars_lazy = lazy(_stars, str)
 
 
 class GuestStartForm(forms.Form):
@@ -14,6 +24,6 @@ class GuestStartForm(forms.Form):
 
 class RatingForm(forms.Form):
     stars = forms.TypedChoiceField(label=_("Your rating"), coerce=int, widget=forms.RadioSelect,
-                                   choices=[(n, _("%(n)s of 5 stars") % {"n": n}) for n in range(1, 6)])
+                                   choices=[(n, _stars_lazy(n)) for n in range(1, 6)])
     comment = forms.CharField(label=_("Comment (optional)"), max_length=2000, required=False,
                               widget=forms.Textarea(attrs={"rows": 3}))
