@@ -1,9 +1,8 @@
-from pathlib import Path
 
 import pytest
 
 from tests.accounts.factories import IdTokenFactory, OrganizationFactory
-from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in, screenshot
 
 
 @pytest.fixture
@@ -21,5 +20,4 @@ def test_support_logs_into_the_admin_and_opens_the_tag_list(live_server, support
     row = page.locator("#result_list tbody tr").filter(has_text="04A23B1C5D6E7F")
     assert row.count() == 1
     assert "BRF Solrosen" in row.inner_text()
-    Path("test-results").mkdir(exist_ok=True)
-    page.screenshot(path="test-results/admin-tag-list.png", full_page=True)
+    screenshot(page, "admin-tag-list")

@@ -2,13 +2,12 @@
 and sees who acknowledged it and why."""
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from charging.services import stations
 from tests.accounts.factories import OrganizationFactory
-from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in, screenshot
 
 
 @pytest.fixture
@@ -43,5 +42,4 @@ def test_support_acknowledges_an_alarm_from_the_alarm_list(live_server, support_
     page.goto(f"{live_server.url}/admin/charging/alarm/{alarm_id}/change/")
     assert page.locator("text=Electrician booked for Tuesday, ticket 4411").count() == 1
     assert page.locator("#acknowledge-form").count() == 0
-    Path("test-results").mkdir(exist_ok=True)
-    page.screenshot(path="test-results/admin-alarm-acknowledged.png", full_page=True)
+    screenshot(page, "admin-alarm-acknowledged")

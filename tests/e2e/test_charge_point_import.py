@@ -1,13 +1,12 @@
 """Acceptance: a CSV import of charge points with one bad row shows that row's error and imports nothing; after the
 file is fixed the import is confirmed and the stations are in the list."""
 
-from pathlib import Path
 
 import pytest
 
 from charging.models import Location
 from tests.accounts.factories import OrganizationFactory
-from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in, screenshot
 
 HEADER = "identity,serial_number,display_name,organization,location,evse_ids,connectors,locked_box,access_mode"
 ROWS = [
@@ -58,8 +57,7 @@ def test_support_imports_charge_points_only_once_the_file_has_no_bad_row(live_se
     assert error.is_visible()
     assert "connectors: EVSE 1: “Type9” is not a connector type" in error.inner_text()
     assert page.locator("input[name=confirm]").count() == 0
-    Path("test-results").mkdir(exist_ok=True)
-    page.screenshot(path="test-results/charge-point-import-errors.png", full_page=True)
+    screenshot(page, "charge-point-import-errors")
 
     page.goto(f"{base}/admin/charging/chargepoint/?q=SOL-0")
     assert page.locator("#result_list tbody tr").count() == 0
@@ -75,4 +73,4 @@ def test_support_imports_charge_points_only_once_the_file_has_no_bad_row(live_se
     listed = page.locator("#result_list tbody tr")
     assert listed.count() == 3
     assert {"SOL-01", "SOL-02", "SOL-03"} <= set(page.locator("#result_list tbody th a").all_inner_texts())
-    page.screenshot(path="test-results/charge-point-import-done.png", full_page=True)
+    screenshot(page, "charge-point-import-done")

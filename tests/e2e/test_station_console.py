@@ -10,7 +10,6 @@ depend on the CSS or the page's script being applied.
 
 import asyncio
 import threading
-from pathlib import Path
 
 import pytest
 from ocpp.v16 import call
@@ -19,7 +18,7 @@ from playwright.sync_api import expect
 from charging.services.stations import charge_point_register
 from tests.accounts.factories import OrganizationFactory
 from tests.conformance.clients import Charger16, connected
-from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in, screenshot
 
 pytestmark = pytest.mark.conformance
 KEY = "station-console-authorization-key"
@@ -114,8 +113,7 @@ def test_support_resets_a_station_from_its_page_and_sees_the_chargers_answer(
     assert charger.charger.received == [("Reset", {"type": "Soft"})]
     # The command is listed on the page with who asked and why.
     assert "Customer call 4711: display frozen" in page.locator("#commands").inner_text()
-    Path("test-results").mkdir(exist_ok=True)
-    page.screenshot(path="test-results/station-console-reset.png", full_page=True)
+    screenshot(page, "station-console-reset")
 
     # While the page stays open, what the charger reports next appears on it without a reload.
     page.evaluate("window.stillTheSamePage = true")
@@ -123,4 +121,4 @@ def test_support_resets_a_station_from_its_page_and_sees_the_chargers_answer(
     expect(page.locator("#connectors tbody tr").first.locator("td").nth(3)).to_have_text("Charging", timeout=20_000)
     expect(page.locator("#frame-rows tr", has_text="StatusNotification")).to_have_count(1, timeout=20_000)
     assert page.evaluate("window.stillTheSamePage") is True
-    page.screenshot(path="test-results/station-console-live.png", full_page=True)
+    screenshot(page, "station-console-live")

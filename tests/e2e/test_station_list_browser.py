@@ -3,7 +3,6 @@ without the page being reloaded."""
 
 import re
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -11,7 +10,7 @@ from playwright.sync_api import expect
 
 from charging.models import ChargePoint, Connector, Evse
 from tests.accounts.factories import OrganizationFactory
-from tests.e2e.conftest import SUPPORT_PASSWORD, log_in
+from tests.e2e.conftest import SUPPORT_PASSWORD, log_in, screenshot
 
 
 @pytest.fixture
@@ -71,7 +70,5 @@ def test_support_filters_the_station_list_and_sees_status_change_live(live_serve
     # The script polls every 5 s; Playwright's expect() retries until the text arrives.
     expect(cell).to_have_text("Charging", timeout=15_000)
     assert page.input_value("#station-view-name") == "typed, not submitted"
-
-    Path("test-results").mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1920, "height": 900})
-    page.screenshot(path="test-results/station-list.png", full_page=True)
+    screenshot(page, "station-list")
