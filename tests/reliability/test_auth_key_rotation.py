@@ -6,6 +6,7 @@ command, not in the frame log, and the generic configuration change refuses it.
 """
 
 import asyncio
+import base64
 import json
 import uuid
 from datetime import timedelta
@@ -117,3 +118,23 @@ def test_the_password_cannot_be_set_through_the_generic_configuration_change(sup
         remote.configuration_change(charge_point=station, setting=remote.Setting(name="AuthorizationKey"),
                                     value="in-clear", acting_user=support, reason="x", now=timezone.now())
     assert not RemoteCommand.objects.exists()
+
+
+async def test_a_charger_cannot_pass_as_another(csms_server):
+    """Each charger's key opens only its own identity: B's valid credentials on A's address, or A's key with B's
+    user name, are refused before the websocket opens."""
+    a, b = await db(register, "1.6"), await db(register, "1.6")
+
+    def set_key(station, key):
+        from charging.services.stations import charge_point_set_auth_key
+
+        charge_point_set_auth_key(charge_point=station, auth_key=key, acting_user=None, reason="test")
+
+    await db(set_key, b, "key-of-charger-b-0123456789")
+    assert await opens(csms_server, b.identity, "1.6", "key-of-charger-b-0123456789")
+    assert not await opens(csms_server, a.identity, "1.6", "key-of-charger-b-0123456789")
+    headers = {"Authorization": "Basic " + base64.b64encode(f"{b.identity}:{OLD_KEY}".encode()).decode()}
+    with pytest.raises(websockets.exceptions.InvalidStatus):  # noqa: PT012 - the connect is the statement
+        async with websockets.connect(f"{csms_server}/ocpp/{a.identity}", subprotocols=["ocpp1.6"],
+                                      additional_headers=headers, open_timeout=10):
+            pass
