@@ -18,6 +18,7 @@ from django.conf import settings
 
 from accounts.models import Organization
 from charging.models import ChargePoint
+from charging.ocpp import throttle
 from charging.ocpp.batching import seen_tracker
 from charging.ocpp.gateway import notify_listeners
 from charging.ocpp.v16 import ChargePoint16
@@ -92,11 +93,17 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.info("%s: refused, decommissioned", identity)
             await self.close()
             return
-        password = basic_auth_password(self.scope.get("headers", []), identity)
-        if not stations.check_auth_key(station, password):
-            logger.warning("%s: refused, bad or missing Basic credentials", identity)
+        address = (self.scope.get("client") or ("unknown",))[0]
+        if station.auth_key_hash and await throttle.locked_out(identity, address):
             await self.close()
             return
+        password = basic_auth_password(self.scope.get("headers", []), identity)
+        if not stations.check_auth_key(station, password):
+            await throttle.failed(identity, address)
+            await self.close()
+            return
+        if station.auth_key_hash:
+            await throttle.succeeded(identity, address)
         self.station = station
         self.connection = _Connection(self)
         self.handler = SUBPROTOCOLS[subprotocol](identity, self.connection,

@@ -294,6 +294,10 @@ OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
 # How long the load balancer waits for a charger to answer a SetChargingProfile.
 LOADBALANCING_COMMAND_TIMEOUT = env.float("LOADBALANCING_COMMAND_TIMEOUT", default=10.0)
 OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
+# Basic-auth guessing: after this many wrong keys for one identity from one address (or five times as many from one
+# address for any identities) within the lockout time, that pair (that address) is refused for the lockout time.
+OCPP_AUTH_MAX_FAILURES = env.int("OCPP_AUTH_MAX_FAILURES", default=10)
+OCPP_AUTH_LOCKOUT_SECONDS = env.int("OCPP_AUTH_LOCKOUT_SECONDS", default=300)
 # Also check our own answers against the schemas (on in tests; costs CPU per message).
 OCPP_VALIDATE_RESPONSES = env.bool("OCPP_VALIDATE_RESPONSES", default=False)
 OCPP_DEFAULT_COMMAND_TIMEOUT = env.float("OCPP_DEFAULT_COMMAND_TIMEOUT", default=30.0)

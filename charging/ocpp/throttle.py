@@ -1,0 +1,74 @@
+"""Throttling of HTTP Basic-auth guessing at the OCPP front door.
+
+Wrong AuthorizationKeys are counted in the shared cache (Redis in production, so every server process sees the same
+counts) per charger identity and client address, and per client address over all identities, in fixed windows of
+OCPP_AUTH_LOCKOUT_SECONDS. Once a count reaches its limit, connections from that address for that identity (or, for
+an address that guessed at many chargers, for every identity that failed from it) are refused without looking at
+the key until the window ends — the right key included, so guessing cannot go on in the background. Every failure
+and every refusal is logged. A success clears the identity's count from that address. Counting per address means
+someone guessing elsewhere cannot lock a charger out of its own connection.
+"""
+
+import hashlib
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger("csms.ocpp")
+#: An address may get this many times the per-identity limit wrong over all identities.
+ADDRESS_FACTOR = 5
+
+
+def _keys(identity: str, address: str) -> tuple[str, str]:
+    # Fixed windows: the window is in the key, so no backend's handling of expiry on increments matters.
+    window = int(time.time() // settings.OCPP_AUTH_LOCKOUT_SECONDS)
+
+    def key(*parts: str) -> str:
+        return "ocpp-auth:" + hashlib.sha256("\x1f".join((*parts, str(window))).encode()).hexdigest()[:32]
+
+    return key("pair", identity, address), key("address", address)
+
+
+async def locked_out(identity: str, address: str) -> bool:
+    """True when this address may not try again yet (for this identity or at all); logged."""
+    limit = settings.OCPP_AUTH_MAX_FAILURES
+    pair_key, address_key = _keys(identity, address)
+    counts = await cache.aget_many([pair_key, address_key])
+    pair_count, everything = counts.get(pair_key, 0), counts.get(address_key, 0)
+    # A busy address (many chargers guessed from it) refuses only chargers that failed from it in this window: a
+    # garage of chargers behind one router, some of them misconfigured, keeps the well-configured ones online.
+    if pair_count >= limit or (pair_count and everything >= limit * ADDRESS_FACTOR):
+        logger.warning("%s: refused without checking the key: %d wrong keys from %s (%d for all chargers) in this "
+                       "%d s window", identity, pair_count, address, everything, settings.OCPP_AUTH_LOCKOUT_SECONDS)
+        return True
+    return False
+
+
+def _count(key: str) -> int:
+    if cache.add(key, 1, timeout=2 * settings.OCPP_AUTH_LOCKOUT_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)  # atomic on Redis
+    except ValueError:  # expired between add() and incr()
+        cache.set(key, 1, timeout=2 * settings.OCPP_AUTH_LOCKOUT_SECONDS)
+        return 1
+
+
+async def failed(identity: str, address: str) -> None:
+    """Count a wrong or missing key."""
+    pair_key, address_key = _keys(identity, address)
+    count = await sync_to_async(_count)(pair_key)
+    await sync_to_async(_count)(address_key)
+    window = settings.OCPP_AUTH_LOCKOUT_SECONDS
+    logger.warning("%s: wrong or missing AuthorizationKey from %s (%d in this %d s window)", identity, address, count,
+                   window)
+    if count == settings.OCPP_AUTH_MAX_FAILURES:
+        logger.error("%s: %d wrong keys from %s: further attempts refused for the rest of the %d s window", identity,
+                     count, address, window)
+
+
+async def succeeded(identity: str, address: str) -> None:
+    await cache.adelete(_keys(identity, address)[0])
