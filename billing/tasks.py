@@ -66,15 +66,26 @@ def invoice_run_task(period: str | None = None) -> int:
 
 
 @shared_task
-def send_invoice_task(invoice_id: int) -> bool:
-    """Render and e-mail an issued invoice (queued after the commit that issued it, or by a resend)."""
+def send_invoice_task(invoice_id: int, again: bool = False) -> bool:
+    """Render and e-mail an issued invoice (queued after the commit that issued it, or by a resend: ``again``)."""
     from billing.services.invoicing import invoice_send
 
-    sent = invoice_send(invoice_id=invoice_id, now=timezone.now())
+    sent = invoice_send(invoice_id=invoice_id, now=timezone.now(), again=again)
     if sent:
         # The customer has the invoice first; a saved card is then charged (a failure e-mails the pay link).
         charge_saved_card_task.delay(invoice_id)
     return sent
+
+
+@shared_task
+def send_unsent_invoices_task() -> int:
+    """Every 10 minutes: queue the e-mail of issued invoices whose send was never queued (see unsent_invoices_queue)."""
+    from billing.services.invoicing import unsent_invoices_queue
+
+    queued = unsent_invoices_queue(now=timezone.now())
+    if queued:
+        logger.warning("send_unsent_invoices_task: %d issued invoice(s) had not been sent; queued again", queued)
+    return queued
 
 
 @shared_task

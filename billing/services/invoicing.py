@@ -18,8 +18,9 @@ that started before the end of the period and are on no invoice yet (late sessio
 none is lost), and every resident member when the association has active recurring fees, gets one invoice for the
 period with a line per session and per fee not yet charged for the period. A resident already invoiced for the
 period is skipped: sessions priced after that go on the next period's invoice. The buyers of an association are
-issued in batches (``RUN_BATCH``), each in one transaction: take the series lock, look again (one query) which buyers
-of the batch have an invoice of the period now, number the rest consecutively and store them and their lines in bulk.
+issued in batches of INVOICE_RUN_BATCH, each in one transaction: take the series lock, look again (one query) which
+buyers of the batch have an invoice of the period now, number the rest consecutively and store them and their lines
+in bulk.
 So numbers and invoices commit together, a second or a parallel run creates nothing twice (the parallel one waits for
 the lock, then skips what the first committed), and unique constraints on the lines back this up. The run is the
 system's act (no audit row); one e-mail task per invoice is queued after its batch commits. A dry run plans the same
@@ -191,7 +192,6 @@ _SESSION_FIELDS = ("pk", "user_id", "started_at", "charge_point__display_name", 
                    "cost__currency", "cost__energy_wh", "cost__total_incl_vat", "cost__lines", "cost__tariffs")
 
 # Buyers issued per transaction in a run: one series lock, one re-check and a few bulk inserts for all of them.
-RUN_BATCH = 500
 
 
 def _uninvoiced_sessions(organization: Organization, period: Period):
@@ -323,10 +323,10 @@ def _issue(invoice: Invoice, series: InvoiceSeries, lines: list[_Line], now: dat
     return invoice
 
 
-def _queue_send(invoice_id: int) -> None:
+def _queue_send(invoice_id: int, *, again: bool = False) -> None:
     from billing.tasks import send_invoice_task  # the tasks module imports this one
 
-    send_invoice_task.delay(invoice_id)
+    send_invoice_task.delay(invoice_id, again=again)
 
 
 def _organizations(period: Period, organization: Organization | None) -> list[Organization]:
@@ -401,8 +401,9 @@ def invoice_run(*, period: tuple[int, int], organization: Organization | None = 
                                                                on_credit_note=False).values_list("buyer_id",
                                                                                                  "fee_id"):
                 charged.setdefault(buyer_id, set()).add(fee_id)
-        for start in range(0, len(buyer_ids), RUN_BATCH):
-            batch = buyer_ids[start:start + RUN_BATCH]
+        size = settings.INVOICE_RUN_BATCH
+        for start in range(0, len(buyer_ids), size):
+            batch = buyer_ids[start:start + size]
             todo = [buyer_id for buyer_id in batch if buyer_id not in invoiced]
             summary.already_invoiced += len(batch) - len(todo)
             plans = _plan_batch(summary, item, todo, charged, the_period) if todo else []
@@ -588,12 +589,16 @@ def invoice_document(invoice: Invoice) -> documents.InvoiceDocument:
         pay_url="" if credit else payments.pay_url(invoice), time_zone=settings.TIME_ZONE)
 
 
-def invoice_send(*, invoice_id: int, now: datetime) -> bool:
+def invoice_send(*, invoice_id: int, now: datetime, again: bool = False) -> bool:
     """Render the PDF (stored on first send), e-mail it to the buyer and record ``sent_at``. False when the buyer
-    has no e-mail address (logged; the invoice stays unsent)."""
+    has no e-mail address (logged; the invoice stays unsent), or when it was sent already and ``again`` (a resend
+    someone asked for) is not set — a task run a second time after its worker died sends nothing twice."""
     invoice = Invoice.objects.select_related("series__seller", "buyer", "organization", "credits").get(pk=invoice_id)
     if invoice.status == Invoice.Status.DRAFT:
         raise InvoiceError(_("A draft is not sent."))
+    if invoice.sent_at is not None and not again:
+        logger.info("invoice_send: %s was sent at %s already", invoice, invoice.sent_at.isoformat())
+        return False
     if not invoice.recipient_email:
         logger.warning("invoice_send: %s has no e-mail address for buyer %s", invoice, invoice.recipient_name)
         return False
@@ -618,6 +623,24 @@ def invoice_send(*, invoice_id: int, now: datetime) -> bool:
 
 
 @transaction.atomic
+def unsent_invoices_queue(*, now: datetime, limit: int = 1000) -> int:
+    """Queue the send of issued invoices that have an e-mail address but are still unsent INVOICE_UNSENT_AFTER_MINUTES
+    after issue: their send task was lost (the process died between the commit and queuing it). The periodic safety
+    net behind the send queued at issue; sending skips what was sent meanwhile, so nothing goes out twice."""
+    candidates = (Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+                  .filter(sent_at__isnull=True,
+                          created_at__lt=now - timedelta(minutes=settings.INVOICE_UNSENT_AFTER_MINUTES))
+                  .filter((Q(buyer__email__isnull=False) & ~Q(buyer__email=""))
+                          | (Q(buyer__isnull=True) & (~Q(organization__billing_email="")
+                                                      | ~Q(organization__contact_email=""))))
+                  .order_by("pk").values_list("pk", flat=True)[:limit])
+    queued = 0
+    for invoice_id in candidates:
+        _queue_send(invoice_id)
+        queued += 1
+    return queued
+
+
 def invoice_resend(*, invoice: Invoice, acting_user: User | None, reason: str) -> None:
     """E-mail an issued invoice again (after commit), with an audit row saying who asked and why."""
     if not reason.strip():
@@ -626,4 +649,4 @@ def invoice_resend(*, invoice: Invoice, acting_user: User | None, reason: str) -
         raise InvoiceError(_("A draft is not sent."))
     record(action="invoice.resend", target=invoice, acting_user=acting_user, reason=reason)
     invoice_id = invoice.pk
-    transaction.on_commit(lambda: _queue_send(invoice_id), robust=True)
+    transaction.on_commit(lambda: _queue_send(invoice_id, again=True), robust=True)

@@ -92,6 +92,37 @@ def test_the_constructed_example_is_invoiced_and_emailed_with_its_pdf_after_comm
     assert invoice.pdf.name.endswith(".pdf")
 
 
+def test_a_send_run_twice_emails_once_but_a_resend_emails_again(world, django_capture_on_commit_callbacks):
+    """A send task run again (its worker died before acknowledging it) sends nothing twice; a resend someone asked
+    for does send again."""
+    constructed_example(world)
+    with django_capture_on_commit_callbacks(execute=True):
+        invoice_run(period=(2026, 3), now=RUN_AT)
+    invoice = Invoice.objects.get()
+    assert len(mail.outbox) == 1
+    assert invoicing.invoice_send(invoice_id=invoice.pk, now=RUN_AT) is False
+    assert len(mail.outbox) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        invoicing.invoice_resend(invoice=invoice, acting_user=None, reason="The resident lost it")
+    assert len(mail.outbox) == 2
+
+
+def test_the_safety_net_queues_only_issued_unsent_invoices_with_an_address(world, settings):
+    constructed_example(world)
+    no_address = UserFactory(email=None, mobile_number="+46701234599", first_name="Bertil")
+    MembershipFactory(user=no_address, organization=world["brf"])
+    priced_session(world, started_at=MARCH + timedelta(days=5), energy_wh=5000, user=no_address)
+    invoice_run(period=(2026, 3), now=RUN_AT)  # the sends after commit are not run here: both stay unsent
+    assert Invoice.objects.filter(sent_at__isnull=True).count() == 2
+    created = Invoice.objects.get(buyer=world["resident"]).created_at
+    assert invoicing.unsent_invoices_queue(now=created + timedelta(minutes=1)) == 0  # too early: its send may run
+    later = created + timedelta(minutes=settings.INVOICE_UNSENT_AFTER_MINUTES + 1)
+    assert invoicing.unsent_invoices_queue(now=later) == 1  # only the one with an address; eager: sent now
+    assert [message.to for message in mail.outbox] == [["anna@example.com"]]
+    assert Invoice.objects.get(buyer=world["resident"]).sent_at is not None
+    assert invoicing.unsent_invoices_queue(now=later) == 0
+
+
 def test_a_second_run_creates_nothing_and_a_dry_run_writes_nothing(world):
     constructed_example(world)
     dry = invoice_run(period=(2026, 3), now=RUN_AT, dry_run=True)
@@ -199,9 +230,9 @@ def test_parallel_runs_create_no_duplicate_and_no_gap(world):
     assert InvoiceLine.objects.count() == 6
 
 
-def test_a_run_in_several_batches_numbers_in_order_and_stores_every_line_field(world, monkeypatch,
+def test_a_run_in_several_batches_numbers_in_order_and_stores_every_line_field(world, settings,
                                                                               django_capture_on_commit_callbacks):
-    monkeypatch.setattr(invoicing, "RUN_BATCH", 2)
+    settings.INVOICE_RUN_BATCH = 2
     fee = RecurringFee.objects.create(organization=world["brf"], name="Parkering", amount=D("350.00"))
     residents = [world["resident"]]
     for index in range(4):
