@@ -94,7 +94,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self.close()
             return
         address = (self.scope.get("client") or ("unknown",))[0]
-        if station.auth_key_hash and await throttle.locked_out(identity, address):
+        failed_before = await throttle.failures(identity, address) if station.auth_key_hash else 0
+        if failed_before is None:
             await self.close()
             return
         password = basic_auth_password(self.scope.get("headers", []), identity)
@@ -102,7 +103,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await throttle.failed(identity, address)
             await self.close()
             return
-        if station.auth_key_hash:
+        if failed_before:
             await throttle.succeeded(identity, address)
         self.station = station
         self.connection = _Connection(self)

@@ -28,19 +28,27 @@ def _describe(raw: str) -> tuple[int | None, str, str]:
     return type_id, str(message[1])[:64], action[:50]
 
 
-#: Settings whose value is the charger's password: never written to the log in clear.
+#: Settings whose value is the charger's password (1.6 AuthorizationKey, 2.0.1 SecurityCtrlr.BasicAuthPassword).
 SECRET_NAMES = {"AuthorizationKey", "BasicAuthPassword"}
+MASK = "********"
+
+
+def masked(payload: dict) -> dict:
+    """A ChangeConfiguration / SetVariables payload with every password value replaced by MASK (for storing)."""
+    if payload.get("key") in SECRET_NAMES:
+        payload = {**payload, "value": MASK}
+    if "setVariableData" in payload:
+        payload = {**payload, "setVariableData": [
+            {**item, "attributeValue": MASK} if (item.get("variable") or {}).get("name") in SECRET_NAMES else item
+            for item in payload["setVariableData"]]}
+    return payload
 
 
 def _masked_secrets(raw: str) -> str:
+    """The frame with any password value masked, or as it was when it cannot be read."""
     try:
         message = json.loads(raw)
-        payload = message[3]
-        if payload.get("key") in SECRET_NAMES:
-            payload["value"] = "********"
-        for item in payload.get("setVariableData") or []:
-            if (item.get("variable") or {}).get("name") in SECRET_NAMES:
-                item["attributeValue"] = "********"
+        message[3] = masked(message[3])
     except (ValueError, TypeError, IndexError, AttributeError):
         return raw
     return json.dumps(message, separators=(",", ":"))

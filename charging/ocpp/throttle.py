@@ -32,8 +32,9 @@ def _keys(identity: str, address: str) -> tuple[str, str]:
     return key("pair", identity, address), key("address", address)
 
 
-async def locked_out(identity: str, address: str) -> bool:
-    """True when this address may not try again yet (for this identity or at all); logged."""
+async def failures(identity: str, address: str) -> int | None:
+    """None when this address may not try again yet (for this identity or at all; logged), else how many wrong keys
+    it sent for this identity in this window (0 for nearly every connect: nothing to clear after a success)."""
     limit = settings.OCPP_AUTH_MAX_FAILURES
     pair_key, address_key = _keys(identity, address)
     counts = await cache.aget_many([pair_key, address_key])
@@ -43,8 +44,8 @@ async def locked_out(identity: str, address: str) -> bool:
     if pair_count >= limit or (pair_count and everything >= limit * ADDRESS_FACTOR):
         logger.warning("%s: refused without checking the key: %d wrong keys from %s (%d for all chargers) in this "
                        "%d s window", identity, pair_count, address, everything, settings.OCPP_AUTH_LOCKOUT_SECONDS)
-        return True
-    return False
+        return None
+    return pair_count
 
 
 def _count(key: str) -> int:

@@ -28,7 +28,7 @@ from accounts.services import audit
 from charging import commands
 from charging.models import Alarm, ChargePoint, ChargingProfile, ChargingSession, Evse, RemoteCommand, Reservation
 from charging.models.profiles import PROFILE_ID_BASE
-from charging.ocpp import outbound
+from charging.ocpp import frames, outbound
 from charging.selectors import station_page as selectors
 from charging.services import alarms, reservations, stations
 from charging.services.authorization import authorize
@@ -524,7 +524,6 @@ AUTH_KEY_SETTING = {outbound.V16: Setting(name="AuthorizationKey"),
 SECRET_SETTINGS = {(setting.component, setting.name) for setting in AUTH_KEY_SETTING.values()}
 #: How long the old key still opens the connection after the charger took a new one.
 AUTH_KEY_GRACE = timedelta(hours=24)
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -569,11 +568,5 @@ def auth_key_rotate(*, charge_point: ChargePoint, acting_user: User | None, reas
 
 
 def _mask(command: RemoteCommand) -> None:
-    payload = command.payload
-    if command.action == "ChangeConfiguration":
-        payload = {**payload, "value": MASK}
-    else:
-        payload = {**payload, "setVariableData": [{**item, "attributeValue": MASK}
-                                                  for item in payload.get("setVariableData", [])]}
-    RemoteCommand.objects.filter(pk=command.pk).update(payload=payload)
-    command.payload = payload
+    command.payload = frames.masked(command.payload)
+    RemoteCommand.objects.filter(pk=command.pk).update(payload=command.payload)
