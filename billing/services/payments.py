@@ -421,8 +421,10 @@ PAY_TOKEN_SALT = "billing.pay-page"
 
 
 def pay_token(invoice: Invoice) -> str:
-    """The signed token of ``invoice``'s public pay page (no login: the token is the permission)."""
-    return signing.dumps(invoice.pk, salt=PAY_TOKEN_SALT)
+    """The signed token of ``invoice``'s public pay page (no login: the token is the permission).
+
+    The token has no timestamp, so the e-mail, the PDF and the portal show one and the same link for an invoice."""
+    return signing.Signer(salt=PAY_TOKEN_SALT).sign_object(invoice.pk)
 
 
 def pay_url(invoice: Invoice) -> str:
@@ -433,9 +435,12 @@ def pay_url(invoice: Invoice) -> str:
 def invoice_for_pay_token(token: str) -> Invoice | None:
     """The payable invoice a pay-page token names, None for a bad token or an invoice that has no pay page."""
     try:
-        invoice_id = signing.loads(token, salt=PAY_TOKEN_SALT)
-    except signing.BadSignature:
-        return None
+        invoice_id = signing.Signer(salt=PAY_TOKEN_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError):
+        try:  # links sent before the token lost its timestamp
+            invoice_id = signing.loads(token, salt=PAY_TOKEN_SALT)
+        except signing.BadSignature:
+            return None
     if not isinstance(invoice_id, int):
         return None
     return (Invoice.objects.select_related("series__seller", "buyer", "organization")

@@ -3,10 +3,17 @@
 import zlib
 
 import pytest
+from django.core import signing
 from django.urls import reverse
 
 from billing.models import Invoice, Payment, StripeCustomer
-from billing.services.payments import card_setup_start, invoice_charge_saved_card, pay_token
+from billing.services.payments import (
+    PAY_TOKEN_SALT,
+    card_setup_start,
+    invoice_charge_saved_card,
+    invoice_for_pay_token,
+    pay_token,
+)
 from billing.tasks import charge_saved_card_task
 from tests.accounts.factories import MembershipFactory, UserFactory
 from tests.billing.test_payments import D, deliver, issued_invoice, paid_event, world  # noqa: F401
@@ -65,6 +72,17 @@ def test_a_paid_invoice_says_paid_and_a_bad_token_is_404(buyer_world, client, st
     assert "paid" in response.content.decode().lower() or "betald" in response.content.decode().lower()
     assert client.get(reverse("billing:pay", args=[pay_token(invoice) + "x"])).status_code == 404
     assert client.get(reverse("billing:pay", args=["not-a-token"])).status_code == 404
+
+
+def test_the_pay_link_is_stable_and_links_sent_with_a_timestamp_still_work(buyer_world):  # noqa: F811
+    invoice = issued_invoice(buyer_world, number=1, ocr="202503000129", total="0.01")
+    assert pay_token(invoice) == pay_token(invoice)
+    assert invoice_for_pay_token(pay_token(invoice)) == invoice
+    old_link = signing.dumps(invoice.pk, salt=PAY_TOKEN_SALT)  # how tokens were made before
+    assert invoice_for_pay_token(old_link) == invoice
+    other_salt = signing.Signer(salt="another-purpose").sign_object(invoice.pk)
+    assert invoice_for_pay_token(other_salt) is None
+    assert invoice_for_pay_token(signing.Signer(salt=PAY_TOKEN_SALT).sign_object("12")) is None
 
 
 def save_card(stripe, client, user, card):
