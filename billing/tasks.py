@@ -7,7 +7,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from billing.services.adhoc import adhoc_settle_due
-from billing.services.session_pricing import SessionNotPriceable, session_price
+from billing.services.session_pricing import SessionNotPriceable, session_price, sessions_price_missing
 from billing.services.spot_prices import fetch_days
 from charging.models import ChargingSession
 
@@ -42,6 +42,16 @@ def price_session_task(session_id: int) -> str:
         logger.warning("price_session_task: session %d not priced: %s", session_id, error)
         return ""
     return f"{cost.total_incl_vat} {cost.currency}"
+
+
+@shared_task
+def price_missing_sessions_task() -> str:
+    """Price finished sessions whose price_session_task was never queued (the broker was away when they stopped)."""
+    priced, refused = sessions_price_missing(now=timezone.now(), settled_for=timedelta(minutes=10),
+                                             lookback=timedelta(days=62))
+    if priced or refused:
+        logger.warning("price_missing_sessions_task: %d sessions priced late, %d cannot be priced", priced, refused)
+    return f"{priced} priced, {refused} not priceable"
 
 
 @shared_task

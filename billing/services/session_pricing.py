@@ -11,7 +11,7 @@ stored cost, e.g. after a late stop corrected the session.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -110,6 +110,30 @@ def session_price(*, session: ChargingSession, now: datetime) -> SessionCost:
     for listener in _priced_listeners:
         transaction.on_commit(lambda listener=listener: listener(session_id), robust=True)
     return cost
+
+
+#: Sessions priced per run of the safety net below (the oldest first, so a backlog drains run by run).
+PRICE_MISSING_BATCH = 500
+
+
+def sessions_price_missing(*, now: datetime, settled_for: timedelta, lookback: timedelta) -> tuple[int, int]:
+    """Price the finished sessions that have no cost yet: the safety net behind price_session_task, whose queueing
+    is lost when the broker is away at the moment a session stops (or the process dies in between). Sessions that
+    stopped at least ``settled_for`` ago (the task had its chance) and at most ``lookback`` ago (older ones that
+    still cannot be priced have no tariff; support sees them in the admin). Returns (priced, not priceable)."""
+    unpriced = (ChargingSession.objects.filter(cost__isnull=True, stopped_at__isnull=False,
+                                               stopped_at__lte=now - settled_for, stopped_at__gte=now - lookback)
+                .exclude(status=ChargingSession.Status.ACTIVE).order_by("stopped_at")
+                .values_list("pk", flat=True)[:PRICE_MISSING_BATCH])
+    priced = refused = 0
+    for session_id in list(unpriced):
+        try:
+            session_price(session=ChargingSession(pk=session_id), now=now)
+        except SessionNotPriceable:
+            refused += 1
+        else:
+            priced += 1
+    return priced, refused
 
 
 # Other apps that act once a session has its price (roaming sends the CDR) register here; each listener gets the

@@ -8,7 +8,12 @@ import pytest
 
 from billing import spot
 from billing.models import SessionCost, SpotPriceGap
-from billing.services.session_pricing import SessionNotPriceable, session_live_cost, session_price
+from billing.services.session_pricing import (
+    SessionNotPriceable,
+    session_live_cost,
+    session_price,
+    sessions_price_missing,
+)
 from billing.services.spot_prices import store
 from billing.services.tariffs import tariff_assign, tariff_create
 from billing.tasks import price_session_task
@@ -146,3 +151,29 @@ def test_a_stopped_session_is_priced_once_its_stop_has_committed(station, django
     for callback in callbacks:
         callback()
     assert SessionCost.objects.get(session=session).total_incl_vat == D("10.00")  # 2.5 kWh × 4.00
+
+
+def test_the_safety_net_prices_finished_sessions_whose_pricing_task_was_lost(station):
+    assign(tariff(station.organization, "Boende", energy_price_ac=D("4.00")), station, START - timedelta(days=10))
+    lost = session_with_readings(station, [(0, 0), (60, 5000)], stop=START + timedelta(minutes=60))
+    priced_already = session_with_readings(station, [(0, 0), (30, 1000)], stop=START + timedelta(minutes=30))
+    session_price(session=priced_already, now=START + timedelta(hours=1))
+    just_stopped = session_with_readings(station, [(0, 0), (90, 2000)], stop=START + timedelta(minutes=90))
+    running = session_with_readings(station, [(0, 0), (10, 500)], status=ChargingSession.Status.ACTIVE)
+    other = ChargePointFactory(organization=station.organization)
+    EvseFactory(charge_point=other, evse_id=1)
+    no_tariff = session_with_readings(other, [(0, 0), (60, 1000)], stop=START + timedelta(minutes=60))
+    first_cost = SessionCost.objects.get(session=priced_already).priced_at
+
+    now = START + timedelta(minutes=95)  # the last session stopped 5 minutes ago: its task still has its chance
+    assert sessions_price_missing(now=now, settled_for=timedelta(minutes=10), lookback=timedelta(days=62)) == (1, 1)
+    assert SessionCost.objects.get(session=lost).total_incl_vat == D("20.00")  # 5 kWh × 4.00
+    assert SessionCost.objects.get(session=priced_already).priced_at == first_cost  # not priced again
+    assert not SessionCost.objects.filter(session__in=[just_stopped, running, no_tariff]).exists()
+
+    later = START + timedelta(minutes=120)
+    assert sessions_price_missing(now=later, settled_for=timedelta(minutes=10), lookback=timedelta(days=62)) == (1, 1)
+    assert SessionCost.objects.get(session=just_stopped).total_incl_vat == D("8.00")
+    # Beyond the lookback nothing is tried any more.
+    assert sessions_price_missing(now=START + timedelta(days=90), settled_for=timedelta(minutes=10),
+                                  lookback=timedelta(days=62)) == (0, 0)
