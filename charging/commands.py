@@ -27,6 +27,7 @@ from charging.models import ChargePoint, RemoteCommand
 from charging.ocpp.consumer import group_name
 from charging.ocpp.errors import CallError
 from charging.ocpp.validation import validate
+from csms.channel_layers import LAYER_DOWN
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -135,9 +136,13 @@ async def _round_trip(charge_point_id: int, command_id: int, action: str, payloa
     # The default "specific" prefix: channels_redis reads a process's replies from one queue per prefix, under a
     # lock the connected chargers' consumers hold for "specific" — a reply on any other prefix would never be read.
     reply_channel = await layer.new_channel()
-    await layer.group_send(group_name(charge_point_id), {
-        "type": "ocpp.command", "command_id": command_id, "action": action, "payload": payload,
-        "timeout": timeout, "reply_channel": reply_channel})
+    try:
+        await layer.group_send(group_name(charge_point_id), {
+            "type": "ocpp.command", "command_id": command_id, "action": action, "payload": payload,
+            "timeout": timeout, "reply_channel": reply_channel})
+    except LAYER_DOWN as error:
+        return {"status": "offline", "error": f"The message bus between server processes (Redis) is unreachable "
+                                              f"({error}); nothing was sent, try again shortly"}
     try:
         return await asyncio.wait_for(layer.receive(reply_channel), timeout + LAYER_GRACE_SECONDS)
     except TimeoutError:

@@ -24,6 +24,7 @@ from charging.ocpp.gateway import notify_listeners
 from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201
 from charging.services import stations
+from csms.channel_layers import LAYER_DOWN
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -110,8 +111,13 @@ class OcppConsumer(AsyncWebsocketConsumer):
         self.handler = SUBPROTOCOLS[subprotocol](identity, self.connection,
                                                  response_timeout=settings.OCPP_DEFAULT_COMMAND_TIMEOUT)
         self.handler.setup_gateway(station)
-        # One live connection per identity: tell an older one to close before joining the group.
-        await self.channel_layer.group_send(group_name(station.pk), {"type": "ocpp.replaced"})
+        # One live connection per identity: tell an older one to close before joining the group. Without the
+        # layer (Redis restarting) the charger is still served; an older socket in another process then stays
+        # until it times out, and the layer joins the group once it is back.
+        try:
+            await self.channel_layer.group_send(group_name(station.pk), {"type": "ocpp.replaced"})
+        except LAYER_DOWN as error:
+            logger.warning("%s: could not tell an older connection to close: %s", identity, error)
         await self.channel_layer.group_add(group_name(station.pk), self.channel_name)
         await self.accept(subprotocol)
         seen_tracker.opened(station.pk, detail=subprotocol)

@@ -7,6 +7,9 @@ an address that guessed at many chargers, for every identity that failed from it
 the key until the window ends — the right key included, so guessing cannot go on in the background. Every failure
 and every refusal is logged. A success clears the identity's count from that address. Counting per address means
 someone guessing elsewhere cannot lock a charger out of its own connection.
+
+Without the cache (Redis restarting) connects are not throttled — the key is still checked — rather than every
+charger being refused: guessing gains a few seconds, the fleet stays online. That is logged too.
 """
 
 import hashlib
@@ -37,7 +40,11 @@ async def failures(identity: str, address: str) -> int | None:
     it sent for this identity in this window (0 for nearly every connect: nothing to clear after a success)."""
     limit = settings.OCPP_AUTH_MAX_FAILURES
     pair_key, address_key = _keys(identity, address)
-    counts = await cache.aget_many([pair_key, address_key])
+    try:
+        counts = await cache.aget_many([pair_key, address_key])
+    except Exception as error:  # noqa: BLE001 - any cache failure: serve without the throttle (module docstring)
+        logger.warning("%s: connect not throttled, the cache is unreachable: %s", identity, error)
+        return 0
     pair_count, everything = counts.get(pair_key, 0), counts.get(address_key, 0)
     # A busy address (many chargers guessed from it) refuses only chargers that failed from it in this window: a
     # garage of chargers behind one router, some of them misconfigured, keeps the well-configured ones online.
@@ -61,8 +68,13 @@ def _count(key: str) -> int:
 async def failed(identity: str, address: str) -> None:
     """Count a wrong or missing key."""
     pair_key, address_key = _keys(identity, address)
-    count = await sync_to_async(_count)(pair_key)
-    await sync_to_async(_count)(address_key)
+    try:
+        count = await sync_to_async(_count)(pair_key)
+        await sync_to_async(_count)(address_key)
+    except Exception as error:  # noqa: BLE001 - as in failures()
+        logger.warning("%s: wrong or missing AuthorizationKey from %s, not counted (the cache is unreachable: %s)",
+                       identity, address, error)
+        return
     window = settings.OCPP_AUTH_LOCKOUT_SECONDS
     logger.warning("%s: wrong or missing AuthorizationKey from %s (%d in this %d s window)", identity, address, count,
                    window)
@@ -72,4 +84,7 @@ async def failed(identity: str, address: str) -> None:
 
 
 async def succeeded(identity: str, address: str) -> None:
-    await cache.adelete(_keys(identity, address)[0])
+    try:
+        await cache.adelete(_keys(identity, address)[0])
+    except Exception as error:  # noqa: BLE001 - as in failures(); the count ends with its window
+        logger.warning("%s: could not clear the wrong-key count: %s", identity, error)

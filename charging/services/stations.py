@@ -3,6 +3,7 @@ and the alarms they raise, offline detection, and the hourly error rates."""
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,8 @@ from charging.models import Alarm, ChargePoint, ChargingSession, ConnectionEvent
 from charging.services import alarms
 from charging.services import sessions as session_services
 from csms import events as business_events
+
+logger = logging.getLogger("csms.ocpp")
 
 
 @dataclass(frozen=True)
@@ -388,5 +391,9 @@ def _close_connection(charge_point_id: int) -> None:
     from channels.layers import get_channel_layer
 
     from charging.ocpp.consumer import group_name
+    from csms.channel_layers import LAYER_DOWN
 
-    async_to_sync(get_channel_layer().group_send)(group_name(charge_point_id), {"type": "ocpp.decommissioned"})
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name(charge_point_id), {"type": "ocpp.decommissioned"})
+    except LAYER_DOWN as error:  # the socket then stays until the charger reconnects, which is refused
+        logger.warning("Could not close the connection of decommissioned station %s: %s", charge_point_id, error)

@@ -116,12 +116,19 @@ CELERY_BROKER_DIR = DATA_DIR / "celery-broker"
 # group ("cp.<id>") while the socket is still up.
 CHANNEL_GROUP_EXPIRY = 10 * 365 * 24 * 3600
 if REDIS_URL:
+    from redis.asyncio.retry import Retry as RedisRetry
+    from redis.backoff import ExponentialBackoff as RedisBackoff
+
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "csms.channel_layers.ResilientRedisChannelLayer",
             # redis-py 8 times reads out after 5 s by default, exactly as long as channels_redis blocks waiting for
             # a message: an idle charger's consumer would then die. Let the blocking read take as long as it needs.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # A connection left broken by a restart of Redis is found by a PING before it is used again (after a
+            # second idle) and opened again, instead of failing the next command sent on it.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_keepalive": True,
+                                  "health_check_interval": 1,
+                                  "retry": RedisRetry(RedisBackoff(cap=0.5, base=0.05), 1)}],
                        "group_expiry": CHANNEL_GROUP_EXPIRY},
         }
     }
@@ -177,6 +184,8 @@ CELERY_BEAT_SCHEDULE = {
     "sync-access-modes": {"task": "charging.tasks.sync_access_modes_task", "schedule": 60.0},
     "run-bookings": {"task": "charging.tasks.run_bookings_task", "schedule": 60.0},
     "settle-adhoc-payments": {"task": "billing.tasks.adhoc_settle_task", "schedule": 300.0},
+    # Finished sessions whose pricing task was never queued (the broker was away when they stopped).
+    "price-missing-sessions": {"task": "billing.tasks.price_missing_sessions_task", "schedule": 600.0},
     # Invoices whose send was lost between their commit and the queue (a process died in between).
     "send-unsent-invoices": {"task": "billing.tasks.send_unsent_invoices_task", "schedule": 600.0},
     # Resident invoices for the previous month, on the 1st at 06:00 (CELERY_TIMEZONE).
