@@ -6,25 +6,49 @@ caller still waits until its own data is committed before the charger gets its a
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from charging.models import ConnectionEvent
 from charging.services.sessions import record_readings_batch
 from charging.services.stations import ConnectionNote, charge_points_seen
 
 logger = logging.getLogger("csms.ocpp")
+#: Connection events kept for the next flush while the database is away (the oldest are dropped beyond this).
+MAX_KEPT_EVENTS = 50_000
+
+
+def on_database_thread(func: Callable) -> Callable:
+    """``func`` as a coroutine function run on Django's one database thread (keeps SQLite writes serialized).
+
+    Frames skip Channels' per-event recycling of connections (see OcppConsumer.dispatch), so this is where a
+    connection broken by a restart of PostgreSQL is let go: after a database error the thread's connections that
+    no longer answer are closed, and the next call opens a new one. The failed call still raises (its frame is
+    refused, not acknowledged; the charger sends it again)."""
+
+    @functools.wraps(func)
+    def guarded(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DatabaseError:
+            for connection in connections.all(initialized_only=True):
+                connection.close_if_unusable_or_obsolete()
+            raise
+
+    return sync_to_async(guarded, thread_sensitive=True)
 
 
 class GroupCommit:
     """Calls ``write(items) -> results`` with everything submitted since the last call began."""
 
     def __init__(self, write: Callable[[list], list]):
-        self._write = sync_to_async(write, thread_sensitive=True)
+        self._write = on_database_thread(write)
         self._pending: list[tuple[object, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
 
@@ -108,9 +132,16 @@ class SeenTracker:
         if not notes and not events:
             return
         try:
-            await sync_to_async(charge_points_seen, thread_sensitive=True)(
+            await on_database_thread(charge_points_seen)(
                 connected={pk for pk, up in notes.items() if up},
                 disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC), events=events)
+        except (OperationalError, InterfaceError) as error:
+            # The database is away (restarting): keep what was gathered for the next flush; newer notes win.
+            logger.warning("Could not record %d chargers as seen or gone (%d connection events), trying again: %s",
+                           len(notes), len(events), error)
+            self._connected = {**notes, **self._connected}
+            self._events = (events + self._events)[-MAX_KEPT_EVENTS:]
+            self._schedule()
         except Exception:
             logger.exception("Could not record %d chargers as seen or gone (%d connection events)", len(notes),
                              len(events))

@@ -4,12 +4,12 @@ import asyncio
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from charging.models import ChargePoint, OcppFrame
+from charging.ocpp.batching import on_database_thread
 
 logger = logging.getLogger("csms.ocpp")
 FLUSH_AT_FRAMES = 500
@@ -90,7 +90,7 @@ class FrameLog:
         batch, self._pending = self._pending, []
         if batch:
             try:
-                await sync_to_async(_store, thread_sensitive=True)(batch)
+                await on_database_thread(_store)(batch)
             except Exception:
                 logger.exception("Could not store %d OCPP frames", len(batch))
 

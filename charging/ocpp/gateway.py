@@ -14,7 +14,6 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import Call, CallResult, MessageType
@@ -22,7 +21,7 @@ from ocpp.messages import CallError as LibCallError
 
 from charging.models import ChargePoint
 from charging.ocpp import validation
-from charging.ocpp.batching import seen_tracker
+from charging.ocpp.batching import on_database_thread, seen_tracker
 from charging.ocpp.errors import CallError, ErrorKind
 from charging.ocpp.frames import frame_log
 from charging.services.sessions import evse_pks_by_number
@@ -54,8 +53,8 @@ def notify_listeners(station: ChargePoint, version: str, action: str, payload: d
 
 
 def database(func):
-    """Run an ORM-using function in Django's thread pool (one thread: keeps SQLite writes serialized)."""
-    return sync_to_async(func, thread_sensitive=True)
+    """Run an ORM-using function on Django's database thread (batching.on_database_thread)."""
+    return on_database_thread(func)
 
 
 def parse_timestamp(value, *, field: str = "timestamp") -> datetime:

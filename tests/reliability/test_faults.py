@@ -32,11 +32,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.conformance]
 KEY = "fault-injection-authorization-key"
 
 
-def start_server(data_dir, redis_url: str) -> tuple[str, subprocess.Popen]:
+def start_server(data_dir, redis_url: str, **environment: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": _database_url(), "REDIS_URL": redis_url,
            "CONN_MAX_AGE": "0", "OCPP_SEEN_WRITE_INTERVAL": "0", "OCPP_BATCH_FLUSH_SECONDS": "0.05",
-           "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+           "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **environment}
     log = (data_dir / f"server-{port}.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                 "csms.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
