@@ -27,6 +27,7 @@ from charging.models import ChargePoint, RemoteCommand
 from charging.ocpp.consumer import group_name
 from charging.ocpp.errors import CallError
 from charging.ocpp.validation import validate
+from charging.services.stations import server_process_alive
 from csms.channel_layers import LAYER_DOWN
 
 logger = logging.getLogger("csms.ocpp")
@@ -128,6 +129,9 @@ def _refusal(charge_point: ChargePoint, version: str, action: str, payload: dict
         return True, f"The charger is {charge_point.registration_status}, not Accepted"
     if not charge_point.is_connected:
         return False, "The charger is not connected"
+    via = ChargePoint.objects.filter(pk=charge_point.pk).values_list("connected_via", flat=True).first() or ""
+    if not server_process_alive(via, now=timezone.now()):
+        return False, f"The server process holding the charger's connection ({via}) has stopped"
     return None
 
 

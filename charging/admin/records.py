@@ -1,5 +1,6 @@
 """What chargers report, read-only: sessions, meter samples, reservations, commands, charging profiles set through
-the CSMS, the OCPP frame log, the authorization monitor, station events; orphan stops can be marked resolved."""
+the CSMS, the OCPP frame log, the authorization monitor, station events; orphan stops can be marked resolved; the
+running OCPP server processes (operators only)."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy
@@ -15,6 +16,7 @@ from charging.models import (
     OrphanTransactionStop,
     RemoteCommand,
     Reservation,
+    ServerProcess,
     StationEvent,
 )
 from charging.services.sessions import orphan_stop_resolve
@@ -132,3 +134,12 @@ class OrphanTransactionStopAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     def has_resolve_permission(self, request):
         return request.user.has_perm("charging.change_orphantransactionstop")
+
+
+@admin.register(ServerProcess)
+class ServerProcessAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The OCPP server processes that renewed their presence lately and how many chargers each holds. Operators
+    only: no board group has its view permission."""
+
+    list_display = ["name", "started_at", "alive_until", "chargers"]
+    fields = list_display

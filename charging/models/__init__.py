@@ -11,6 +11,7 @@ from charging.models.operations import (
     MaintenancePlan,
     NotificationGroup,
     SavedStationView,
+    ServerProcess,
     ServiceTicket,
     StationNote,
 )
@@ -35,6 +36,6 @@ __all__ = [
     "Alarm", "AlarmNotification", "AuthorizationAttempt", "Booking", "BookingPolicy", "ChargePoint",
     "ChargePointAccess", "ChargingKey", "ChargingProfile", "ChargingSession", "ConnectionEvent",
     "Connector", "Evse", "Location", "MaintenancePlan", "MeterSample", "NotificationGroup", "OcppFrame",
-    "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServiceTicket", "SessionRating",
-    "StationEvent", "StationNote",
+    "OrphanTransactionStop", "RemoteCommand", "Reservation", "SavedStationView", "ServerProcess", "ServiceTicket",
+    "SessionRating", "StationEvent", "StationNote",
 ]

@@ -12,6 +12,25 @@ from accounts.models import Organization
 from charging.models.stations import ChargePoint, Location
 
 
+class ServerProcess(models.Model):
+    """A running OCPP server process (ASGI) and until when it is known to be alive: it renews its row every
+    OCPP_PRESENCE_BEAT_SECONDS. The chargers of a process whose row ran out are marked offline by any other
+    process (or the offline sweep), so a process that died without a goodbye leaves no charger shown online."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True, help_text=_("host:pid"))
+    started_at = models.DateTimeField(_("started"))
+    alive_until = models.DateTimeField(_("alive until"), db_index=True)
+    chargers = models.PositiveIntegerField(_("connected chargers"), default=0)
+
+    class Meta:
+        verbose_name = _("server process")
+        verbose_name_plural = _("server processes")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
 class ConnectionEvent(models.Model):
     """A charger's websocket opened or closed (the connectivity history support looks at)."""
 

@@ -91,6 +91,9 @@ class ChargePoint(models.Model):
                                                    editable=False)
     heartbeat_interval = models.PositiveIntegerField(_("heartbeat interval (s)"), default=300)
     is_connected = models.BooleanField(_("connected"), default=False)
+    connected_via = models.CharField(
+        _("server process"), max_length=100, blank=True, default="", editable=False,
+        help_text=_("The server process holding the charger's connection (empty when not connected)."))
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     last_boot_at = models.DateTimeField(_("last boot"), null=True, blank=True)
     locked_box = models.BooleanField(_("locked box"), default=False,

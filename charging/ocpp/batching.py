@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 from charging.models import ConnectionEvent
+from charging.ocpp.presence import NAME as presence_name
 from charging.services.sessions import record_readings_batch
 from charging.services.stations import ConnectionNote, charge_points_seen
 
@@ -81,7 +82,8 @@ class SeenTracker:
     statements a second instead of several per charger. The last note about a charger wins (a quick reconnect
     leaves it connected); every connect and disconnect is kept as an event."""
 
-    def __init__(self):
+    def __init__(self, via: str = ""):
+        self.via = via  # this server process's name (presence.NAME), written as the holder of connected chargers
         self._connected: dict[int, bool] = {}
         self._events: list[ConnectionNote] = []
         self._writer: asyncio.Task | None = None
@@ -134,7 +136,8 @@ class SeenTracker:
         try:
             await on_database_thread(charge_points_seen)(
                 connected={pk for pk, up in notes.items() if up},
-                disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC), events=events)
+                disconnected={pk for pk, up in notes.items() if not up}, now=datetime.now(UTC), events=events,
+                via=self.via)
         except (OperationalError, InterfaceError) as error:
             # The database is away (restarting): keep what was gathered for the next flush; newer notes win.
             logger.warning("Could not record %d chargers as seen or gone (%d connection events), trying again: %s",
@@ -148,4 +151,4 @@ class SeenTracker:
 
 
 readings_writer = GroupCommit(record_readings_batch)
-seen_tracker = SeenTracker()
+seen_tracker = SeenTracker(via=presence_name)

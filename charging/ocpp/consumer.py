@@ -21,6 +21,7 @@ from charging.models import ChargePoint
 from charging.ocpp import throttle
 from charging.ocpp.batching import seen_tracker
 from charging.ocpp.gateway import notify_listeners
+from charging.ocpp.presence import presence
 from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201
 from charging.services import stations
@@ -121,6 +122,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(group_name(station.pk), self.channel_name)
         await self.accept(subprotocol)
         seen_tracker.opened(station.pk, detail=subprotocol)
+        presence.joined(station.pk)
         self.reader = asyncio.ensure_future(self.handler.start())
         notify_listeners(station, "2.0.1" if subprotocol == "ocpp2.0.1" else "1.6", "Connected", {})
 
@@ -172,6 +174,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         else:
             detail = str(code) if code is not None else ""
         seen_tracker.closed(self.station.pk, detail=detail, replaced=replaced)
+        if not replaced:
+            presence.left(self.station.pk)
 
     # --- channel-layer events ---------------------------------------------------------------------------------
     async def ocpp_replaced(self, event):

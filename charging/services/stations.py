@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization, User
 from accounts.services import audit
 from charging import reliability
-from charging.models import Alarm, ChargePoint, ChargingSession, ConnectionEvent, Connector, Evse
+from charging.models import Alarm, ChargePoint, ChargingSession, ConnectionEvent, Connector, Evse, ServerProcess
 from charging.services import alarms
 from charging.services import sessions as session_services
 from csms import events as business_events
@@ -134,20 +134,21 @@ class ConnectionNote:
 
 @transaction.atomic
 def charge_points_seen(*, connected: set[int], disconnected: set[int], now: datetime,
-                       events: list[ConnectionNote] | None = None) -> None:
+                       events: list[ConnectionNote] | None = None, via: str = "") -> None:
     """Record traffic from, and goodbyes of, many chargers at once (the gateway gathers them for a second), and
     the connects and disconnects among them for the connectivity history. Chargers heard from are no longer
     offline: their OFFLINE alarms close."""
     if connected:
         _publish_connectivity(business_events.CHARGE_POINT_ONLINE,
                               _connectivity_rows(connected, is_connected=False), now)
-        ChargePoint.objects.filter(pk__in=connected).update(last_seen_at=now, is_connected=True)
+        ChargePoint.objects.filter(pk__in=connected).update(last_seen_at=now, is_connected=True, connected_via=via)
         Alarm.objects.filter(charge_point_id__in=connected, kind=Alarm.Kind.OFFLINE, closed_at__isnull=True).update(
             closed_at=now, close_reason=_("Connected again"))
     if disconnected:
         _publish_connectivity(business_events.CHARGE_POINT_OFFLINE,
                               _connectivity_rows(disconnected, is_connected=True), now)
-        ChargePoint.objects.filter(pk__in=disconnected).update(last_seen_at=now, is_connected=False)
+        ChargePoint.objects.filter(pk__in=disconnected).update(last_seen_at=now, is_connected=False,
+                                                               connected_via="")
     if events:
         # A station deleted since its note was taken would fail the whole batch on its foreign key.
         known = set(ChargePoint.objects.filter(pk__in={e.charge_point_id for e in events}).values_list(
@@ -174,14 +175,59 @@ def _publish_connectivity(event_type: str, rows: list[tuple[int, str, int]], at:
         for pk, identity, organization_id in rows])
 
 
+def server_process_beat(*, name: str, started_at: datetime, chargers: int, now: datetime) -> int:
+    """Renew server process ``name``'s presence until OCPP_PRESENCE_TTL_SECONDS from ``now``, then release the
+    chargers of processes whose presence ran out (server_processes_release_dead). Returns how many were released."""
+    ServerProcess.objects.update_or_create(name=name, defaults={
+        "started_at": started_at, "chargers": chargers,
+        "alive_until": now + timedelta(seconds=settings.OCPP_PRESENCE_TTL_SECONDS)})
+    return server_processes_release_dead(now=now)
+
+
+def server_processes_release_dead(*, now: datetime) -> int:
+    """Mark offline the chargers held by server processes that stopped renewing their presence (killed, machine
+    gone), with a disconnect in their connectivity history, and forget those processes. A charger already
+    reconnected to another process is held by that one and left alone. Returns how many were marked offline."""
+    dead = list(ServerProcess.objects.filter(alive_until__lt=now).values_list("name", flat=True))
+    if not dead:
+        return 0
+    released = 0
+    for name in dead:
+        held = ChargePoint.objects.filter(is_connected=True, connected_via=name)
+        rows = list(held.values_list("pk", "identity", "organization_id"))
+        for start in range(0, len(rows), OFFLINE_BATCH):
+            batch = rows[start:start + OFFLINE_BATCH]
+            pks = [row[0] for row in batch]
+            flipped = held.filter(pk__in=pks).update(is_connected=False, connected_via="")
+            if flipped != len(batch):  # some reconnected elsewhere in between
+                gone = set(ChargePoint.objects.filter(pk__in=pks, is_connected=False).values_list("pk", flat=True))
+                batch = [row for row in batch if row[0] in gone]
+            ConnectionEvent.objects.bulk_create(
+                [ConnectionEvent(charge_point_id=pk, kind=ConnectionEvent.Kind.DISCONNECTED, at=now,
+                                 detail=f"server process {name} stopped"[:200]) for pk, _, _ in batch],
+                batch_size=500)
+            _publish_connectivity(business_events.CHARGE_POINT_OFFLINE, batch, now)
+            released += flipped
+        logger.warning("Server process %s stopped renewing its presence: %d chargers marked offline", name,
+                       len(rows))
+    ServerProcess.objects.filter(name__in=dead, alive_until__lt=now).delete()
+    return released
+
+
+def server_process_alive(name: str, *, now: datetime) -> bool:
+    """Whether server process ``name`` renewed its presence in time (an empty name: presence unknown, True)."""
+    return not name or ServerProcess.objects.filter(name=name, alive_until__gte=now).exists()
+
+
 def charge_points_mark_offline(*, now: datetime) -> int:
     """Charge points silent for more than two heartbeat intervals are no longer counted as connected; those
     silent for longer than ALARM_OFFLINE_AFTER get an OFFLINE alarm. Returns how many were marked not connected.
 
     Runs every minute over every station, so it stays set-based: one UPDATE per distinct heartbeat interval, one
-    SELECT of the stations that need an alarm, and batched INSERTs."""
+    SELECT of the stations that need an alarm, and batched INSERTs. The chargers of server processes that died
+    are released first (server_processes_release_dead)."""
+    changed = server_processes_release_dead(now=now)
     connected = ChargePoint.objects.filter(is_connected=True)
-    changed = 0
     for interval in connected.values_list("heartbeat_interval", flat=True).distinct():
         silent = connected.filter(heartbeat_interval=interval, last_seen_at__lt=now - timedelta(seconds=2 * interval))
         # Read first, so each station that goes offline is announced once (chargepoint.offline); the UPDATE keeps
@@ -189,7 +235,8 @@ def charge_points_mark_offline(*, now: datetime) -> int:
         rows = list(silent.values_list("pk", "identity", "organization_id"))
         for start in range(0, len(rows), OFFLINE_BATCH):
             batch = rows[start:start + OFFLINE_BATCH]
-            flipped = silent.filter(pk__in=[row[0] for row in batch]).update(is_connected=False)
+            flipped = silent.filter(pk__in=[row[0] for row in batch]).update(is_connected=False,
+                                                                                 connected_via="")
             if flipped != len(batch):
                 still = set(ChargePoint.objects.filter(pk__in=[row[0] for row in batch], is_connected=True)
                             .values_list("pk", flat=True))

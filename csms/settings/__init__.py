@@ -314,6 +314,10 @@ OCPP_FRAME_RETENTION_DAYS = env.int("OCPP_FRAME_RETENTION_DAYS", default=30)
 OCPP_SEEN_WRITE_INTERVAL = env.float("OCPP_SEEN_WRITE_INTERVAL", default=30.0)
 # Seconds the gateway gathers last-seen notes, connection events and frames before writing them in one go.
 OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
+# Each server process renews its presence (charging.ServerProcess) this often; one silent for the TTL is taken for
+# dead and its chargers are marked offline by the others (within TTL + beat: 60 s by default).
+OCPP_PRESENCE_BEAT_SECONDS = env.float("OCPP_PRESENCE_BEAT_SECONDS", default=15.0)
+OCPP_PRESENCE_TTL_SECONDS = env.float("OCPP_PRESENCE_TTL_SECONDS", default=45.0)
 # How long the load balancer waits for a charger to answer a SetChargingProfile.
 LOADBALANCING_COMMAND_TIMEOUT = env.float("LOADBALANCING_COMMAND_TIMEOUT", default=10.0)
 OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
