@@ -3,13 +3,11 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from accounts.forms import AcceptInvitationForm
 from accounts.services.users import user_accept_invitation
@@ -42,11 +40,3 @@ def accept_invitation(request: HttpRequest, uidb64: str, token: str) -> HttpResp
 
 def invitation_done(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/invitation_done.html")
-
-
-@require_GET
-def health(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers: the process answers and the database is reachable."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

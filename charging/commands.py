@@ -11,6 +11,7 @@ import contextvars
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +30,7 @@ from charging.ocpp.errors import CallError
 from charging.ocpp.validation import validate
 from charging.services.stations import server_process_alive
 from csms.channel_layers import LAYER_DOWN
+from csms.observability import metrics
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -147,11 +149,14 @@ async def _round_trip(charge_point_id: int, command_id: int, action: str, payloa
     except LAYER_DOWN as error:
         return {"status": "offline", "error": f"The message bus between server processes (Redis) is unreachable "
                                               f"({error}); nothing was sent, try again shortly"}
+    began = time.monotonic()
     try:
-        return await asyncio.wait_for(layer.receive(reply_channel), timeout + LAYER_GRACE_SECONDS)
+        reply = await asyncio.wait_for(layer.receive(reply_channel), timeout + LAYER_GRACE_SECONDS)
     except TimeoutError:
         # Nobody holds the socket (the charger went away, or it lives in another process without Redis).
-        return {"status": "offline", "error": "No server process holding this charger's connection answered"}
+        reply = {"status": "offline", "error": "No server process holding this charger's connection answered"}
+    metrics.OCPP_COMMAND_SECONDS.observe(time.monotonic() - began, outcome=reply.get("status", ""))
+    return reply
 
 
 def _finish(command: RemoteCommand, status: str, *, response=None, error: str = "") -> RemoteCommand:

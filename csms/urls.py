@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from accounts import views as account_views
+from csms.observability import views as observability
 from roaming import feed as roaming_feed
 
 handler404 = "csms.api.errors.page_not_found"
@@ -23,6 +23,8 @@ urlpatterns = [
     path("c/<str:code>", RedirectView.as_view(pattern_name="portal:public_start", permanent=False),
          name="public-start-short"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("healthz", account_views.health, name="health"),
+    path("healthz", observability.health, name="health"),
+    path("readyz", observability.ready, name="ready"),
+    path("metrics", observability.metrics_view, name="metrics"),
     path("public/locations.geojson", roaming_feed.view, name="roaming-public-feed"),
 ]

@@ -6,6 +6,7 @@ caller still waits until its own data is committed before the charger gets its a
 """
 
 import asyncio
+import contextvars
 import functools
 import logging
 from collections.abc import Callable
@@ -57,7 +58,8 @@ class GroupCommit:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+            # A context of its own: the writer serves every charger, its logs must not name the first one's.
+            self._writer = asyncio.get_running_loop().create_task(self._drain(), context=contextvars.Context())
         return await future
 
     async def _drain(self) -> None:
@@ -116,7 +118,8 @@ class SeenTracker:
 
     def _schedule(self) -> None:
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._flush_later())
+            self._writer = asyncio.get_running_loop().create_task(self._flush_later(),
+                                                                  context=contextvars.Context())
 
     async def _flush_later(self) -> None:
         # Notes taken while a flush is writing find this task still running and schedule none of their own:

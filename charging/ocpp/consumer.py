@@ -26,6 +26,7 @@ from charging.ocpp.v16 import ChargePoint16
 from charging.ocpp.v201 import ChargePoint201
 from charging.services import stations
 from csms.channel_layers import LAYER_DOWN
+from csms.observability import logs
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -79,6 +80,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         identity = self.scope["url_route"]["kwargs"]["identity"]
+        # Everything this connection logs names the charger (the read loop below inherits this context).
+        logs.charge_point.set(identity[:64])
         offered = self.scope.get("subprotocols") or []
         subprotocol = next((p for p in offered if p in SUBPROTOCOLS), None)
         self.station = None

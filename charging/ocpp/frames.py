@@ -1,6 +1,7 @@
 """The OCPP frame log, written in batches so logging every frame costs no DB round trip per message."""
 
 import asyncio
+import contextvars
 import json
 import logging
 
@@ -74,7 +75,8 @@ class FrameLog:
                                        message_type=type_id, message_id=message_id, action=action, raw=raw,
                                        at=timezone.now()))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon())
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_soon(),
+                                                                   context=contextvars.Context())
 
     async def _flush_soon(self) -> None:
         # Frames added while a batch is being written find this task still running and start none of their

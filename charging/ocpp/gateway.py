@@ -25,6 +25,7 @@ from charging.ocpp.batching import on_database_thread, seen_tracker
 from charging.ocpp.errors import CallError, ErrorKind
 from charging.ocpp.frames import frame_log
 from charging.services.sessions import evse_pks_by_number
+from csms.observability import metrics
 
 logger = logging.getLogger("csms.ocpp")
 #: OCPP-J: "a maximum of 36 characters, to allow for GUIDs".
@@ -114,6 +115,7 @@ class GatewayMixin:
     # --- incoming ---------------------------------------------------------------------------------------------
     async def route_message(self, raw_msg):
         self._note_seen()
+        metrics.OCPP_FRAMES.inc(direction="in")
         try:
             message = json.loads(raw_msg)
         except (ValueError, TypeError, RecursionError):  # RecursionError: nesting deeper than the parser goes
@@ -182,14 +184,17 @@ class GatewayMixin:
             if settings.OCPP_VALIDATE_RESPONSES:
                 validation.validate(self._ocpp_version, action, answer, response=True)
         except CallError as error:
+            metrics.OCPP_CALLS.inc(action=action, outcome="refused")
             await self._send_error(message_id, error)
             return
         except Exception:
+            metrics.OCPP_CALLS.inc(action=action, outcome="failed")
             logger.exception("%s: handler for %s failed", self.station.identity, action)
             await self._send_error(message_id, CallError(ErrorKind.INTERNAL, "The CSMS could not process this"))
             return
         await self._send(json.dumps([MessageType.CallResult, message_id, answer], separators=(",", ":")),
                          (MessageType.CallResult, message_id[:64], ""))
+        metrics.OCPP_CALLS.inc(action=action, outcome="answered")
         notify_listeners(self.station, self._ocpp_version, action, payload)
         after = handlers.get("_after_action")
         if after is not None:
@@ -212,6 +217,7 @@ class GatewayMixin:
                          (MessageType.CallError, str(message_id)[:64], ""))
 
     async def _send(self, message: str, described: tuple | None = None) -> None:
+        metrics.OCPP_FRAMES.inc(direction="out")
         frame_log.add(self.station, "out", message, described)
         await self._connection.send(message)
 

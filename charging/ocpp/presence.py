@@ -8,6 +8,7 @@ connected to this process are written with this name by the seen tracker (Charge
 """
 
 import asyncio
+import contextvars
 import logging
 import os
 import secrets
@@ -32,7 +33,7 @@ class Presence:
     def joined(self, charge_point_id: int) -> None:
         self.stations.add(charge_point_id)
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._renew())
+            self._task = asyncio.get_running_loop().create_task(self._renew(), context=contextvars.Context())
 
     def left(self, charge_point_id: int) -> None:
         self.stations.discard(charge_point_id)

@@ -215,8 +215,10 @@ def server_processes_release_dead(*, now: datetime) -> int:
 
 
 def server_process_alive(name: str, *, now: datetime) -> bool:
-    """Whether server process ``name`` renewed its presence in time (an empty name: presence unknown, True)."""
-    return not name or ServerProcess.objects.filter(name=name, alive_until__gte=now).exists()
+    """False when server process ``name`` is known to have stopped renewing its presence. Without a row (not yet
+    written by a process that just started, or already released — its chargers are then not connected) or
+    without a name, presence is unknown: True."""
+    return not ServerProcess.objects.filter(name=name, alive_until__lt=now).exists() if name else True
 
 
 def charge_points_mark_offline(*, now: datetime) -> int:
