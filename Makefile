@@ -7,7 +7,7 @@ DATA_DIR ?= $(CURDIR)/data
 PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 export DATA_DIR PUBLIC_BASE_URL
 
-.PHONY: run test lint lock clean
+.PHONY: run test lint lock clean cluster
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The production topology on this machine: nginx, 2 daphne, 2 Celery workers, 1 beat on PostgreSQL + Redis
+# (DATABASE_URL and REDIS_URL must be set; see docs/deployment.md).
+cluster: $(VENV)/.installed
+	$(PY) deploy/cluster.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

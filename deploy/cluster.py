@@ -103,7 +103,7 @@ class Member:
 class Cluster:
     """The processes of a local cluster; ``start()`` and ``stop()`` (or use it as a context manager)."""
 
-    def __init__(self, run_dir: Path, *, web: int = 2, workers: int = 2, port: int | None = None,
+    def __init__(self, run_dir: Path, *, web: int = 2, workers: int = 2, beat: bool = True, port: int | None = None,
                  environment: dict[str, str] | None = None, nginx: str = "nginx"):
         self.run_dir = Path(run_dir).resolve()
         self.port = port or free_port()
@@ -124,13 +124,13 @@ class Cluster:
                                               "--pool", "threads", "--concurrency", "2", "--hostname",
                                               f"worker{n}@%h"]) for n in range(1, workers + 1)]
         self.beat = Member("beat", [python, "-m", "celery", "-A", "csms", "beat", "--loglevel", "INFO",
-                                    "--pidfile", str(self.run_dir / "beat.pid")])
+                                    "--pidfile", str(self.run_dir / "beat.pid")]) if beat else None
         self.proxy = Member("nginx", [nginx, "-p", str(self.run_dir), "-c", str(self.run_dir / "nginx.conf"),
                                       "-g", "daemon off;"], self.port)
 
     @property
     def members(self) -> list[Member]:
-        return [*self.web, *self.workers, self.beat, self.proxy]
+        return [*self.web, *self.workers, *([self.beat] if self.beat else []), self.proxy]
 
     @property
     def url(self) -> str:
@@ -170,7 +170,7 @@ class Cluster:
                 self._spawn(member)
             for member in self.web:
                 wait_for_port(member.port, member.process)
-            for member in (*self.workers, self.beat, self.proxy):
+            for member in self.members[len(self.web):]:
                 self._spawn(member)
             wait_for_port(self.port, self.proxy.process)
         except Exception:

@@ -101,9 +101,11 @@ class ServerProcesses:
     main_pid: int
     redis_pid: int | None = None
     database: str | None = None
+    #: More server processes (the cluster's other daphne, nginx and its worker).
+    more_pids: tuple[int, ...] = ()
 
     def groups(self) -> dict[str, list[int]]:
-        groups = {"server": [self.main_pid]}
+        groups = {"server": [self.main_pid, *self.more_pids]}
         if self.database:
             groups["postgres"] = postgres_pids(self.database)
         if self.redis_pid:
@@ -531,6 +533,53 @@ class CsmsTarget(Target):
             drop_database()
 
 
+class ClusterTarget(CsmsTarget):
+    """The postgres+redis server as deploy/cluster.py runs it: nginx in front of two daphne processes (no
+    workers or beat: nothing in this load queues tasks)."""
+
+    def __init__(self, workdir: Path, chargers: int, tags: int):
+        super().__init__("cluster", workdir, chargers, tags)
+        self.cluster = None
+
+    def environment(self) -> dict:
+        env = super().environment()
+        env["DATABASE_URL"] = f"postgres://csms:csms@127.0.0.1:5432/{BENCH_DB}"
+        env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
+        return env
+
+    def start(self):
+        from deploy.cluster import Cluster
+
+        self.redis_port = free_port()
+        self.redis = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port",
+                                       str(self.redis_port), "--save", "", "--appendonly", "no"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.redis_port, self.redis)
+        create_database()
+        self.database_created = True
+        env = self.environment()
+        began = time.monotonic()
+        subprocess.run([sys.executable, "-m", "tests.benchmarks.ocpp_load", "--setup", str(self.chargers),
+                        str(self.tags)], cwd=ROOT, env=env, check=True, timeout=900)
+        print(f"  [cluster] migrated and registered {self.chargers} charge points in "
+              f"{time.monotonic() - began:.0f} s", flush=True)
+        self.cluster = Cluster(self.workdir / "run", web=2, workers=0, beat=False, environment=env,
+                               nginx=shutil.which("nginx") or "/usr/sbin/nginx").start()
+        first, *others = [member.process.pid for member in self.cluster.web]
+        nginx = self.cluster.proxy.process.pid
+        time.sleep(0.5)
+        nginx_workers = [int(pid) for pid in Path(f"/proc/{nginx}/task/{nginx}/children").read_text().split()]
+        return self.cluster.ws_url, ServerProcesses(first, self.redis.pid, BENCH_DB,
+                                                    (*others, nginx, *nginx_workers))
+
+    def stop(self):
+        if self.cluster is not None:
+            self.cluster.stop()
+        stop(self.redis)
+        if self.database_created:
+            drop_database()
+
+
 def _admin_sql(statement: str) -> None:
     import psycopg
 
@@ -639,7 +688,8 @@ def _print_errors(phase: str, result: WorkerResult) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["embedded", "postgres", "both"], default="both")
+    parser.add_argument("--backend", choices=["embedded", "postgres", "cluster", "both", "all"], default="both",
+                        help="both: embedded and postgres; all: those and the cluster (nginx + 2 daphne)")
     parser.add_argument("--chargers", type=int, default=5000, help="Hold test: concurrent chargers")
     parser.add_argument("--hold", type=float, default=120.0, help="Hold test: seconds")
     parser.add_argument("--saturation-chargers", type=int, default=500)
@@ -669,8 +719,9 @@ def main(argv=None) -> int:
     if soft < needed:
         print(f"  the fd limit is too low for {options.chargers} chargers: raise the hard limit (ulimit -Hn)")
         return 2
-    backends = ["embedded", "postgres"] if options.backend == "both" else [options.backend]
-    if "postgres" in backends and not shutil.which("redis-server"):
+    backends = {"both": ["embedded", "postgres"], "all": ["embedded", "postgres", "cluster"]}.get(
+        options.backend, [options.backend])
+    if ({"postgres", "cluster"} & set(backends)) and not shutil.which("redis-server"):
         print("  redis-server is not installed: the postgres backend needs it")
         return 2
     started = time.monotonic()
@@ -679,12 +730,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="csms-bench-") as workdir:
         targets = [] if options.no_floor else [FloorTarget(Path(workdir))]
         chargers = max(options.chargers, options.saturation_chargers)
-        targets += [CsmsTarget(name, Path(workdir), chargers, options.saturation_chargers) for name in backends]
+        targets += [ClusterTarget(Path(workdir), chargers, options.saturation_chargers) if name == "cluster" else
+                    CsmsTarget(name, Path(workdir), chargers, options.saturation_chargers) for name in backends]
         for target in targets:
             results[target.name] = measure(target, options)
-    columns = [name for name in ("floor", "embedded", "postgres") if name in results]
+    columns = [name for name in ("floor", "embedded", "postgres", "cluster") if name in results]
     floor_rate = results.get("floor", {}).get("_rate")
-    for name in ("embedded", "postgres"):
+    for name in ("embedded", "postgres", "cluster"):
         rate = results.get(name, {}).get("_rate")
         if name in results and rate is not None and floor_rate:
             results[name]["saturation: % of floor calls/s"] = f"{100 * rate / floor_rate:.0f}"
@@ -693,7 +745,7 @@ def main(argv=None) -> int:
     keys = []
     for name in columns:
         keys += [key for key in results[name] if not key.startswith("_") and key not in keys]
-    headers = {"floor": "floor", "embedded": "embedded", "postgres": "postgres+redis"}
+    headers = {"floor": "floor", "embedded": "embedded", "postgres": "postgres+redis", "cluster": "cluster (2 daphne)"}
     width = max(len(key) for key in keys) + 2
     print(f"\nOCPP load benchmark · {options.chargers} chargers held {options.hold:.0f} s · "
           f"{options.saturation_chargers} saturating {options.saturation:.0f} s · {os.cpu_count()} CPUs · "

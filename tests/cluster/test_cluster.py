@@ -167,3 +167,4 @@ async def test_commands_cross_processes_a_dead_process_is_survived_and_periodic_
                 if entry["message"].startswith("Server process ") and "marked offline" in entry["message"]]
     assert released
     assert released[0]["level"] == "WARNING"
+    assert "charge_point" not in released[0]  # the presence loop speaks for the process, not for one charger
