@@ -256,7 +256,7 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
         for session in ChargingSession.objects.filter(
                 charge_point_id__in={cp for cp, _ in keys}, transaction_id__in={tx for _, tx in keys}).only(
                 "pk", "charge_point_id", "transaction_id", "evse_id", "meter_start_wh", "energy_wh", "status",
-                "last_seq_no"):
+                "last_seq_no", "roaming_party"):
             sessions[(session.charge_point_id, session.transaction_id)] = session
     evse_ids = _evse_ids({(e.charge_point_id, e.evse_number) for e in entries
                           if (e.charge_point_id, e.transaction_id) not in sessions and e.evse_number and not e.evse_pk})
@@ -307,7 +307,23 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
     MeterSample.objects.bulk_create(rows, batch_size=500)
     for session_pk, fields in progress.items():
         ChargingSession.objects.filter(pk=session_pk).update(**fields)
+    roaming = sorted({row.session_id for row in rows if row.session is not None and row.session.roaming_party})
+    if roaming:
+        for listener in _roaming_readings_listeners:
+            transaction.on_commit(lambda listener=listener: listener(roaming), robust=True)
     return added
+
+
+# Roaming wants to tell a partner about its sessions' progress; only sessions of partners (roaming_party set) that
+# got new readings are reported, so the fleet's ordinary meter values cost it nothing. Listeners get the session
+# ids after the readings are committed.
+_roaming_readings_listeners: list = []
+
+
+def register_roaming_readings_listener(listener) -> None:
+    """Add ``listener(session_ids)``; registering twice adds it once."""
+    if listener not in _roaming_readings_listeners:
+        _roaming_readings_listeners.append(listener)
 
 
 def _evse_ids(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:

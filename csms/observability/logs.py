@@ -20,7 +20,7 @@ from csms.observability import metrics
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 charge_point: contextvars.ContextVar[str] = contextvars.ContextVar("charge_point", default="")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class ContextFilter(logging.Filter):
@@ -54,7 +54,7 @@ def _begin(request) -> contextvars.Token:
 
 
 def _end(response) -> None:
-    response["X-Request-ID"] = request_id.get()
+    response.setdefault("X-Request-ID", request_id.get())  # OCPI's transport sets its own (the same when given)
     metrics.HTTP_REQUESTS.inc(status=f"{response.status_code // 100}xx")
 
 

@@ -335,8 +335,9 @@ STATUS_ACTIONS = frozenset({"StatusNotification", "TransactionEvent"})
 def on_status_message(station, version: str, action: str, payload: dict) -> None:
     """charging.ocpp.gateway message listener (runs in the event loop): queue push_evse_status_task for the
     station. The broker call runs in a worker thread so that the loop never waits for it; no database here."""
-    if action not in STATUS_ACTIONS:
-        return
+    if action not in STATUS_ACTIONS or (action == "TransactionEvent"
+                                        and payload.get("eventType") not in ("Started", "Ended")):
+        return  # an Updated transaction event changes no EVSE status
     import asyncio
 
     from roaming.tasks import push_evse_status_task  # the tasks module imports this one

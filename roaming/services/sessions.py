@@ -13,6 +13,7 @@ endpoints (mod_sessions, mod_cdrs).
 """
 
 import asyncio
+import time
 from datetime import timedelta
 
 from django.db import transaction
@@ -146,15 +147,42 @@ def station_sessions_push(*, charge_point_id: int) -> int:
     return sum(session_push(session_id=session_id) is not None for session_id in ids)
 
 
-#: Charger messages that start, change or end a session.
-SESSION_ACTIONS = {"StartTransaction", "StopTransaction", "TransactionEvent", "MeterValues"}
+#: Charger messages that start or end a session (its progress comes from on_roaming_readings).
+SESSION_ACTIONS = {"StartTransaction", "StopTransaction", "TransactionEvent"}
+#: How often a roaming session's progress (new meter values) is PUT to its eMSP at most.
+PROGRESS_PUSH_SECONDS = 60.0
+_progress_pushed: dict[int, float] = {}
+
+
+def starts_or_ends(action: str, payload: dict) -> bool:
+    """Whether a charger message starts or ends a session (a 2.0.1 TransactionEvent Updated does neither)."""
+    if action == "TransactionEvent":
+        return payload.get("eventType") in ("Started", "Ended")
+    return action in SESSION_ACTIONS
 
 
 def on_charger_message(station, version: str, action: str, payload: dict) -> None:
-    """charging.ocpp.gateway message listener: hand session changes to Celery without blocking the event loop."""
-    if action not in SESSION_ACTIONS:
+    """charging.ocpp.gateway message listener: hand session starts and ends to Celery without blocking the event
+    loop. Every charger's messages pass here, so anything else returns at once."""
+    if not starts_or_ends(action, payload):
         return
     from roaming.tasks import station_sessions_push_task  # the tasks module imports this one
 
     loop = asyncio.get_running_loop()
     loop.run_in_executor(None, station_sessions_push_task.delay, station.pk)
+
+
+def on_roaming_readings(session_ids: list[int]) -> None:
+    """charging.services.sessions readings listener (on the database thread, after the readings committed): PUT
+    each roaming session with new meter values to its eMSP, at most every PROGRESS_PUSH_SECONDS."""
+    from roaming.tasks import session_push_task  # the tasks module imports this one
+
+    now = time.monotonic()
+    for session_id in session_ids:
+        if now - _progress_pushed.get(session_id, -PROGRESS_PUSH_SECONDS) >= PROGRESS_PUSH_SECONDS:
+            _progress_pushed[session_id] = now
+            session_push_task.delay(session_id)
+    if len(_progress_pushed) > 10_000:  # forget sessions not heard from for a while
+        for session_id, at in list(_progress_pushed.items()):
+            if now - at > 10 * PROGRESS_PUSH_SECONDS:
+                del _progress_pushed[session_id]

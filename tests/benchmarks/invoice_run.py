@@ -219,6 +219,22 @@ def main() -> int:
               f"{counter.count:9d} {counter.count / max(invoices, 1):6.1f} {rss:13.0f} {second.count:14d}")
         met = elapsed < TARGET_SECONDS and rss < TARGET_RSS_MIB
         print(f"\nTarget: < {TARGET_SECONDS} s and < {TARGET_RSS_MIB} MiB peak: {'met' if met else 'NOT met'}.")
+
+        # The month's self-billing statements: every association gets a fee plan, then one statement run.
+        from accounts.models import Organization
+        from billing.models import BillingProfile, FeePlan, Statement
+        from billing.services.statements import statement_run
+
+        plan = FeePlan.objects.create(name="Standard 0,39", per_kwh=Decimal("0.39"))
+        BillingProfile.objects.bulk_create(BillingProfile(organization=org, fee_plan=plan) for org in
+                                           Organization.objects.filter(kind=Organization.Kind.ASSOCIATION))
+        with connection.execute_wrapper(statements_counter := QueryCounter()):
+            began = time.perf_counter()
+            statements = statement_run(period=PERIOD, now=now + timedelta(days=29))
+            statement_seconds = time.perf_counter() - began
+        assert Statement.objects.count() == ASSOCIATIONS, (Statement.objects.count(), statements)
+        print(f"\nstatement run: {ASSOCIATIONS} statements over {args.sessions} sessions in {statement_seconds:.1f} s "
+              f"({ASSOCIATIONS / statement_seconds:.1f} statements/s, {statements_counter.count} queries)")
         return 0 if met else 1
     finally:
         if bench_database:

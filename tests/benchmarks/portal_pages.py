@@ -203,6 +203,8 @@ def scenarios(data: dict) -> list[tuple[str, str, str, dict]]:
         ("board: reports benefit", "board", reverse("portal:reports_benefit"), {}),
         ("board: reports errors", "board", reverse("portal:reports_errors"), {}),
         ("board: invoices", "board", reverse("portal:invoices"), {}),
+        # The Connect API's session list as a signed-in board member sees it (first page, newest first).
+        ("Connect API: sessions", "board", "/api/v1/sessions/", {}),
         ("resident: my sessions", "resident", reverse("portal:my_sessions"), {}),
         ("resident: my invoices", "resident", reverse("portal:my_invoices"), {}),
         ("resident: my tags", "resident", reverse("portal:my_tags"), {}),

@@ -179,10 +179,11 @@ def test_the_charger_listener_queues_the_task_without_touching_the_database(monk
         pushes.on_status_message(charge_point, "1.6", "Heartbeat", {})
         pushes.on_status_message(charge_point, "1.6", "StatusNotification", {"connectorId": 1})
         pushes.on_status_message(charge_point, "2.0.1", "TransactionEvent", {"eventType": "Updated"})
+        pushes.on_status_message(charge_point, "2.0.1", "TransactionEvent", {"eventType": "Started"})
         await asyncio.sleep(0.2)  # the executor thread hands the task to the broker
 
     asyncio.run(in_the_event_loop())
-    assert calls == [(charge_point.pk,), (charge_point.pk,)]
+    assert calls == [(charge_point.pk,), (charge_point.pk,)]  # not for Heartbeat nor an Updated event
 
 
 def test_the_listener_is_registered():

@@ -209,9 +209,43 @@ def test_charger_messages_about_sessions_schedule_the_station_push(monkeypatch):
         pk = 42
 
     async def messages():
-        for action in ("Heartbeat", "StatusNotification", "StartTransaction", "MeterValues", "TransactionEvent"):
-            service.on_charger_message(Station(), "1.6", action, {})
+        for action, payload in (("Heartbeat", {}), ("StatusNotification", {}), ("StartTransaction", {}),
+                                ("MeterValues", {}), ("TransactionEvent", {"eventType": "Updated"}),
+                                ("TransactionEvent", {"eventType": "Ended"}), ("StopTransaction", {})):
+            service.on_charger_message(Station(), "1.6", action, payload)
         await asyncio.sleep(0.2)
 
     asyncio.run(messages())
-    assert scheduled == [42, 42, 42]
+    assert scheduled == [42, 42, 42]  # start, 2.0.1 end, stop: progress comes from the readings listener
+
+
+def test_new_readings_of_a_roaming_session_put_it_at_most_once_a_minute(monkeypatch, charge_point,
+                                                                       django_capture_on_commit_callbacks):
+    from charging.models import MeterSample
+    from charging.services.sessions import MeterReading, ReadingsEntry, record_readings_batch
+
+    pushed = []
+    monkeypatch.setattr(tasks.session_push_task, "delay", pushed.append)
+    monkeypatch.setattr(service, "_progress_pushed", {})
+    roaming = session(charge_point, stopped=False, priced=False)
+    roaming.transaction_id = "R1"
+    roaming.save(update_fields=["transaction_id"])
+    own = session(charge_point, roaming_party="", stopped=False, priced=False, started_at=START + timedelta(hours=1))
+    own.transaction_id = "O1"
+    own.save(update_fields=["transaction_id"])
+
+    def readings(transaction_id: str, minute: int) -> ReadingsEntry:
+        reading = MeterReading(timestamp=START + timedelta(minutes=minute), measurand="Energy.Active.Import.Register",
+                               value=Decimal(1000 * minute), unit="Wh")
+        return ReadingsEntry(charge_point_id=charge_point.pk, transaction_id=transaction_id, evse_number=1,
+                             readings=[reading])
+
+    for minute in (1, 2):
+        with django_capture_on_commit_callbacks(execute=True):
+            record_readings_batch([readings("R1", minute), readings("O1", minute)])
+    assert MeterSample.objects.count() == 4
+    assert pushed == [roaming.pk]  # once: the second batch came within the minute, and never the own session
+    monkeypatch.setattr(service, "PROGRESS_PUSH_SECONDS", 0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        record_readings_batch([readings("R1", 3)])
+    assert pushed == [roaming.pk, roaming.pk]
