@@ -6,7 +6,7 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from charging.models import ChargePoint, OcppFrame
@@ -59,7 +59,7 @@ class FrameLog:
     """Buffers frames in memory and bulk-inserts them from a background task of the event loop."""
 
     def __init__(self):
-        self._pending: list[OcppFrame] = []
+        self._pending: list[tuple] = []  # rows in COLUMNS order
         self._flusher: asyncio.Task | None = None
 
     def add(self, station: ChargePoint, direction: str, raw: str, described: tuple | None = None) -> None:
@@ -71,9 +71,8 @@ class FrameLog:
             raw = raw.replace("\x00", "\\u0000")
         if action in ("ChangeConfiguration", "SetVariables") and direction == "out":
             raw = _masked_secrets(raw)
-        self._pending.append(OcppFrame(charge_point_id=station.pk, identity=station.identity, direction=direction,
-                                       message_type=type_id, message_id=message_id, action=action, raw=raw,
-                                       at=timezone.now()))
+        self._pending.append((station.pk, station.identity, direction, type_id, message_id, action, raw,
+                              timezone.now()))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_soon(),
                                                                    context=contextvars.Context())
@@ -97,14 +96,31 @@ class FrameLog:
                 logger.exception("Could not store %d OCPP frames", len(batch))
 
 
-def _store(batch: list[OcppFrame]) -> None:
+#: The frame log's columns, in the order FrameLog keeps its rows.
+COLUMNS = ("charge_point_id", "identity", "direction", "message_type", "message_id", "action", "raw", "at")
+
+
+def _insert(rows: list[tuple]) -> None:
+    """Write rows: PostgreSQL's COPY (the cheapest way in; this runs for every frame in and out), else the ORM."""
+    if connection.vendor == "postgresql":
+        statement = f"COPY {OcppFrame._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        OcppFrame.objects.bulk_create([OcppFrame(**dict(zip(COLUMNS, row, strict=True))) for row in rows],
+                                      batch_size=500)
+
+
+def _store(batch: list[tuple]) -> None:
     try:
         with transaction.atomic():
-            OcppFrame.objects.bulk_create(batch, batch_size=500)
+            _insert(batch)
     except IntegrityError:
         # A charge point deleted while its frames waited: keep everyone else's frames.
-        alive = set(ChargePoint.objects.filter(pk__in={f.charge_point_id for f in batch}).values_list("pk", flat=True))
-        OcppFrame.objects.bulk_create([f for f in batch if f.charge_point_id in alive], batch_size=500)
+        alive = set(ChargePoint.objects.filter(pk__in={row[0] for row in batch}).values_list("pk", flat=True))
+        with transaction.atomic():
+            _insert([row for row in batch if row[0] in alive])
 
 
 frame_log = FrameLog()
