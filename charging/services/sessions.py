@@ -10,7 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -261,17 +262,17 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
     evse_ids = _evse_ids({(e.charge_point_id, e.evse_number) for e in entries
                           if (e.charge_point_id, e.transaction_id) not in sessions and e.evse_number and not e.evse_pk})
     evse_ids.update({(e.charge_point_id, e.evse_number): e.evse_pk for e in entries if e.evse_pk})
-    times = {r.timestamp for e in entries for r in e.readings}
-    session_pks = {s.pk for s in sessions.values()}
-    existing = set()
-    if session_pks and times:
-        existing |= {(row[0], None, *row[1:]) for row in MeterSample.objects.filter(
-            session_id__in=session_pks, timestamp__in=times).values_list(
-            "session_id", "timestamp", "measurand", "phase", "location", "context")}
-    if evse_ids and times:
-        existing |= {(None, *row) for row in MeterSample.objects.filter(
-            evse_id__in=set(evse_ids.values()), session__isnull=True, timestamp__in=times).values_list(
-            "evse_id", "timestamp", "measurand", "phase", "location", "context")}
+    session_pairs, evse_pairs = set(), set()
+    for entry in entries:
+        session = sessions.get((entry.charge_point_id, entry.transaction_id))
+        evse_id = None if session else evse_ids.get((entry.charge_point_id, entry.evse_number))
+        for reading in entry.readings:
+            if session is not None:
+                session_pairs.add((session.pk, reading.timestamp))
+            elif evse_id is not None:
+                evse_pairs.add((evse_id, reading.timestamp))
+    existing = {(pk, None, *rest) for pk, *rest in _stored_keys("session_id", session_pairs)}
+    existing |= {(None, *row) for row in _stored_keys("evse_id", evse_pairs)}
     rows, added, progress = [], [], {}
     for entry in entries:
         session = sessions.get((entry.charge_point_id, entry.transaction_id))
@@ -324,6 +325,38 @@ def register_roaming_readings_listener(listener) -> None:
     """Add ``listener(session_ids)``; registering twice adds it once."""
     if listener not in _roaming_readings_listeners:
         _roaming_readings_listeners.append(listener)
+
+
+_KEY_COLUMNS = ("timestamp", "measurand", "phase", "location", "context")
+
+
+def _stored_keys(column: str, pairs: set[tuple[int, datetime]]) -> list[tuple]:
+    """(id, timestamp, measurand, phase, location, context) of the samples already stored for exactly these
+    (session or EVSE id, timestamp) pairs — EVSE samples only where no session holds them. Exact pairs keep the
+    look-up to the index entries asked for; a cross product of ids and times would read every sample a long
+    session (or an EVSE over weeks) ever had."""
+    if not pairs:
+        return []
+    no_session = column == "evse_id"
+    if connection.vendor == "postgresql":
+        ids, times = zip(*pairs, strict=True)
+        table = MeterSample._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT s.{column}, s.{', s.'.join(_KEY_COLUMNS)} FROM {table} s "
+                f"JOIN unnest(%s::bigint[], %s::timestamptz[]) AS k(id, at) ON s.{column} = k.id AND s.timestamp = k.at"
+                + (" WHERE s.session_id IS NULL" if no_session else ""), [list(ids), list(times)])
+            return cursor.fetchall()
+    found, ordered = [], list(pairs)
+    for start in range(0, len(ordered), 200):
+        match = Q()
+        for pk, at in ordered[start:start + 200]:
+            match |= Q(**{column: pk, "timestamp": at})
+        rows = MeterSample.objects.filter(match)
+        if no_session:
+            rows = rows.filter(session__isnull=True)
+        found += rows.values_list(column, *_KEY_COLUMNS)
+    return found
 
 
 def _evse_ids(keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
