@@ -289,7 +289,8 @@ async def _run_worker(phase: str, url: str, numbers: list[int], total: int, opti
 
     async def hold(n: int, charger: RawCharger):
         # Jittered: charger n's first MeterValues at n/total of the 30 s period, its Heartbeat at n/total of 60 s.
-        next_meter = begin + options["meter_every"] * (n / total)
+        # meter_every 0: heartbeats only (an idle fleet).
+        next_meter = begin + options["meter_every"] * (n / total) if options["meter_every"] > 0 else float("inf")
         next_heartbeat = begin + options["heartbeat_every"] * ((n * 7919 % total) / total)
         wh = 0
         while True:
@@ -621,8 +622,8 @@ def measure(target: Target, options) -> dict:
         url, servers = target.start()
         time.sleep(1.0)
         hold = run_phase("hold", url, list(range(1, options.chargers + 1)),
-                         {"duration": options.hold, "meter_every": 30.0, "heartbeat_every": 60.0}, servers,
-                         options.workers, options.connect_timeout)
+                         {"duration": options.hold, "meter_every": options.meter_every, "heartbeat_every": 60.0},
+                         servers, options.workers, options.connect_timeout)
         r = hold["result"]
         per_connection = {name: (hold["rss_connected"][name] - hold["rss_before"][name]) / max(r.connected, 1)
                           for name in hold["rss_before"]}
@@ -692,6 +693,8 @@ def main(argv=None) -> int:
                         help="both: embedded and postgres; all: those and the cluster (nginx + 2 daphne)")
     parser.add_argument("--chargers", type=int, default=5000, help="Hold test: concurrent chargers")
     parser.add_argument("--hold", type=float, default=120.0, help="Hold test: seconds")
+    parser.add_argument("--meter-every", type=float, default=30.0,
+                        help="Hold test: seconds between a charger's MeterValues (0: heartbeats only, an idle fleet)")
     parser.add_argument("--saturation-chargers", type=int, default=500)
     parser.add_argument("--saturation", type=float, default=30.0, help="Saturation: seconds")
     parser.add_argument("--workers", type=int, default=2, help="Load generator processes")
@@ -747,7 +750,9 @@ def main(argv=None) -> int:
         keys += [key for key in results[name] if not key.startswith("_") and key not in keys]
     headers = {"floor": "floor", "embedded": "embedded", "postgres": "postgres+redis", "cluster": "cluster (2 daphne)"}
     width = max(len(key) for key in keys) + 2
-    print(f"\nOCPP load benchmark · {options.chargers} chargers held {options.hold:.0f} s · "
+    traffic = (f"heartbeat 60 s, meter values {options.meter_every:.0f} s" if options.meter_every > 0 else
+               "heartbeat 60 s only")
+    print(f"\nOCPP load benchmark · {options.chargers} chargers held {options.hold:.0f} s ({traffic}) · "
           f"{options.saturation_chargers} saturating {options.saturation:.0f} s · {os.cpu_count()} CPUs · "
           f"{time.monotonic() - started:.0f} s in all")
     print("metric".ljust(width) + "".join(f"| {headers[name]:<16}" for name in columns))
