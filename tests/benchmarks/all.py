@@ -75,6 +75,18 @@ def read_ocpp(text: str) -> list[Row]:
     ]
 
 
+def read_idle(text: str) -> list[Row]:
+    """The idle fleet (heartbeats only) on one process on PostgreSQL + Redis."""
+    table = {line.split("|")[0].strip(): line.split("|")[1].strip() for line in text.splitlines()
+             if line.startswith("hold: ") and "|" in line}
+    return [("OCPP idle fleet (heartbeat 60 s only), one process: chargers held",
+             table.get("hold: chargers connected", "—"), "5 000"),
+            ("OCPP idle fleet: server CPU (% of a core; daphne + PostgreSQL + Redis)",
+             table.get("hold: server CPU during hold (% core)", "—"), "≤ 10 %"),
+            ("OCPP idle fleet: server KB per connected charger", table.get("hold: server KB per connection", "—"),
+             "≤ 60")]
+
+
 def read_pricing(text: str) -> list[Row]:
     return [("Pricing engine: sessions/s on one core (CPU time)", _find(r"sessions/s \(CPU\)\s+([\d,]+)", text),
              "≥ 2 000")]
@@ -123,6 +135,11 @@ def read_pdf(text: str) -> list[Row]:
 BENCHMARKS = [
     Benchmark("ocpp_load", "tests.benchmarks.ocpp_load", ["--backend", "all", "--chargers", "10000", "--hold", "120"],
               ["--backend", "all", "--quick"], read_ocpp),
+    Benchmark("ocpp_idle", "tests.benchmarks.ocpp_load",
+              ["--backend", "postgres", "--no-floor", "--chargers", "5000", "--hold", "120", "--meter-every", "0",
+               "--saturation-chargers", "50", "--saturation", "5"],
+              ["--backend", "postgres", "--no-floor", "--chargers", "1000", "--hold", "30", "--meter-every", "0",
+               "--saturation-chargers", "50", "--saturation", "5"], read_idle),
     Benchmark("pricing", "tests.benchmarks.pricing", [], ["--sessions", "20000"], read_pricing),
     Benchmark("invoice_run", "tests.benchmarks.invoice_run", [], ["--residents", "2000", "--sessions", "40000"],
               read_invoices),
