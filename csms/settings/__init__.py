@@ -133,7 +133,9 @@ if REDIS_URL:
                        "group_expiry": CHANNEL_GROUP_EXPIRY},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Connections per process to Redis for the cache (threads of one process share the pool; more wait).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"max_connections": env.int("REDIS_CACHE_MAX_CONNECTIONS", default=50)}}}
     CELERY_BROKER_URL = REDIS_URL
     # A task a worker took but never acknowledged (the worker died) goes back to the queue after this many seconds;
     # longer than any task runs (the monthly invoice run of 10 000 residents takes under a minute).
