@@ -18,6 +18,7 @@ from charging.models import StationEvent
 from charging.ocpp import events
 from charging.ocpp.batching import readings_writer
 from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, utc_now
+from charging.ocpp.presence import NAME as presence_name
 from charging.ocpp.readings import readings_from_meter_values
 from charging.services import stations
 from charging.services.authorization import Authorization, AuthStatus, authorize
@@ -50,7 +51,8 @@ class ChargePoint16(GatewayMixin, LibraryChargePoint):
         result = await database(stations.charge_point_boot)(
             charge_point=self.station, vendor=charge_point_vendor, model=charge_point_model,
             serial_number=kwargs.get("charge_point_serial_number") or kwargs.get("charge_box_serial_number") or "",
-            firmware_version=kwargs.get("firmware_version", ""), ocpp_version="1.6", at=now, now=now)
+            firmware_version=kwargs.get("firmware_version", ""), ocpp_version="1.6", at=now, now=now,
+            via=presence_name)
         self.station.registration_status = result.status
         return call_result.BootNotification(current_time=iso(now), interval=result.interval,
                                             status=RegistrationStatus(result.status))

@@ -25,6 +25,7 @@ from charging.models import ChargingSession, Reservation, StationEvent
 from charging.ocpp import events
 from charging.ocpp.batching import readings_writer
 from charging.ocpp.gateway import GatewayMixin, database, iso, parse_timestamp, utc_now
+from charging.ocpp.presence import NAME as presence_name
 from charging.ocpp.readings import readings_from_meter_values
 from charging.services import stations
 from charging.services.authorization import Authorization, AuthStatus, authorize
@@ -100,7 +101,8 @@ class ChargePoint201(GatewayMixin, LibraryChargePoint):
         result = await database(stations.charge_point_boot)(
             charge_point=self.station, vendor=charging_station.get("vendor_name", ""),
             model=charging_station.get("model", ""), serial_number=charging_station.get("serial_number", ""),
-            firmware_version=charging_station.get("firmware_version", ""), ocpp_version="2.0.1", at=now, now=now)
+            firmware_version=charging_station.get("firmware_version", ""), ocpp_version="2.0.1", at=now, now=now,
+            via=presence_name)
         self.station.registration_status = result.status
         return call_result.BootNotification(current_time=iso(now), interval=result.interval,
                                             status=RegistrationStatusEnumType(result.status))

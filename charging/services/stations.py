@@ -100,8 +100,10 @@ def charge_point_set_auth_key(*, charge_point: ChargePoint, auth_key: str | None
 
 @transaction.atomic
 def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, serial_number: str = "",
-                      firmware_version: str = "", ocpp_version: str, at: datetime, now: datetime) -> BootResult:
-    """A charger (re)booted: store what it says about itself and close sessions it can no longer stop."""
+                      firmware_version: str = "", ocpp_version: str, at: datetime, now: datetime,
+                      via: str = "") -> BootResult:
+    """A charger (re)booted: store what it says about itself and close sessions it can no longer stop. ``via``:
+    the server process holding its connection (ServerProcess.name)."""
     charge_point = ChargePoint.objects.select_for_update().get(pk=charge_point.pk)
     if not charge_point.is_connected:
         _publish_connectivity(business_events.CHARGE_POINT_ONLINE,
@@ -113,8 +115,9 @@ def charge_point_boot(*, charge_point: ChargePoint, vendor: str, model: str, ser
     charge_point.last_boot_at = now
     charge_point.last_seen_at = now
     charge_point.is_connected = True
+    charge_point.connected_via = via or charge_point.connected_via
     charge_point.save(update_fields=["vendor", "model", "serial_number", "firmware_version", "ocpp_version",
-                                     "last_boot_at", "last_seen_at", "is_connected"])
+                                     "last_boot_at", "last_seen_at", "is_connected", "connected_via"])
     if charge_point.registration_status == ChargePoint.RegistrationStatus.ACCEPTED:
         session_services.close_zombie_sessions(charge_point=charge_point, evse=None, at=at,
                                                reason="Rebooted")

@@ -94,3 +94,14 @@ def test_a_command_to_a_charger_of_a_dead_process_fails_at_once(settings):
     assert command.status == RemoteCommand.Status.OFFLINE
     assert "web-a" in command.error
     assert "stopped" in command.error
+
+
+def test_a_boot_names_the_process_holding_the_charger_at_once():
+    station = ChargePointFactory()
+    stations.charge_point_boot(charge_point=station, vendor="Zaptec", model="Go", ocpp_version="1.6", at=T0, now=T0,
+                               via="web-a")
+    station.refresh_from_db()
+    assert (station.is_connected, station.connected_via) == (True, "web-a")
+    stations.charge_point_boot(charge_point=station, vendor="Zaptec", model="Go", ocpp_version="1.6", at=T0, now=T0)
+    station.refresh_from_db()
+    assert station.connected_via == "web-a"  # a boot without a process name keeps what is known

@@ -120,7 +120,7 @@ async def test_commands_cross_processes_a_dead_process_is_survived_and_periodic_
         await lonely.send(json.dumps([2, "b1", "BootNotification", {"chargePointVendor": "X",
                                                                     "chargePointModel": "Y"}]))
         await lonely.recv()
-        await wait_for(lambda: ChargePoint.objects.get(pk=bystander.pk).is_connected, what="the bystander online")
+        assert await wait_for(lambda: holder(cluster, bystander.pk) is first, what="the bystander on the first")
 
         killed_at = time.monotonic()
         cluster.kill(first.name)
