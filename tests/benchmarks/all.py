@@ -115,7 +115,7 @@ def _page(text: str, name: str) -> str:
 def read_station_list(text: str) -> list[Row]:
     return [("Admin station list, 50 000 charge points: worst list page",
              _find(r"^Target for the list: .*?(Worst list p95 .*)$", text), "< 300 ms, ≤ 12 queries"),
-            ("Admin station list: default page", _page(text, "list: default"), "")]
+            ("Admin station list: default page", _page(text, "list: default page"), "")]
 
 
 def read_ocpi(text: str) -> list[Row]:
