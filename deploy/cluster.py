@@ -10,6 +10,7 @@ The tests start the same cluster through the ``Cluster`` class (tests/cluster/).
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -231,11 +232,9 @@ def main() -> None:
         for member in cluster.members:
             where = f" on 127.0.0.1:{member.port}" if member.port else ""
             say(f"  {member.name}{where}: pid {member.process.pid}, log {cluster.log(member.name)}")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop everything
             while not stopping and all(m.process.poll() is None for m in cluster.members):
                 time.sleep(1)
-        except KeyboardInterrupt:
-            pass
         dead = [m.name for m in cluster.members if m.process.poll() is not None]
         if dead:
             say(f"stopping: {', '.join(dead)} exited (see its log)")

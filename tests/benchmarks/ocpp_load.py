@@ -476,25 +476,29 @@ class CsmsTarget(Target):
         self.process = self.redis = None
         self.database_created = False
 
+    @property
+    def uses_postgres(self) -> bool:
+        return self.name in ("postgres", "cluster")
+
     def environment(self) -> dict:
         env = {key: value for key, value in os.environ.items()
                if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
         env.update({"DATA_DIR": str(self.workdir / "data"), "LOG_LEVEL": "WARNING", "OCPP_FRAME_LOG": "true",
                     "PYTHONUNBUFFERED": "1"})
-        if self.name == "postgres":
+        if self.uses_postgres:
             env["DATABASE_URL"] = f"postgres://csms:csms@127.0.0.1:5432/{BENCH_DB}"
             env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
         return env
 
-    def start(self):
-        redis_pid = None
-        if self.name == "postgres":
+    def prepare(self) -> dict:
+        """A private redis-server and a fresh database when on PostgreSQL, then the charge points registered.
+        Returns the server's environment."""
+        if self.uses_postgres:
             self.redis_port = free_port()  # a private redis-server: its CPU and memory are ours alone
             self.redis = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port",
                                            str(self.redis_port), "--save", "", "--appendonly", "no"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             wait_for_port(self.redis_port, self.redis)
-            redis_pid = self.redis.pid
             create_database()
             self.database_created = True
         env = self.environment()
@@ -503,14 +507,18 @@ class CsmsTarget(Target):
                         str(self.tags)], cwd=ROOT, env=env, check=True, timeout=900)
         print(f"  [{self.name}] migrated and registered {self.chargers} charge points in "
               f"{time.monotonic() - began:.0f} s", flush=True)
+        return env
+
+    def start(self):
+        env = self.prepare()
         port = free_port()
         self.log = (self.workdir / "server.log").open("w")
         self.process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                          "csms.asgi:application"], cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         wait_for_port(port, self.process)
-        return f"ws://127.0.0.1:{port}", ServerProcesses(self.process.pid, redis_pid,
-                                                         BENCH_DB if self.name == "postgres" else None)
+        return f"ws://127.0.0.1:{port}", ServerProcesses(self.process.pid, self.redis.pid if self.redis else None,
+                                                         BENCH_DB if self.uses_postgres else None)
 
     def stop(self):
         stop(self.process)
@@ -542,28 +550,10 @@ class ClusterTarget(CsmsTarget):
         super().__init__("cluster", workdir, chargers, tags)
         self.cluster = None
 
-    def environment(self) -> dict:
-        env = super().environment()
-        env["DATABASE_URL"] = f"postgres://csms:csms@127.0.0.1:5432/{BENCH_DB}"
-        env["REDIS_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
-        return env
-
     def start(self):
         from deploy.cluster import Cluster
 
-        self.redis_port = free_port()
-        self.redis = subprocess.Popen([shutil.which("redis-server"), "--bind", "127.0.0.1", "--port",
-                                       str(self.redis_port), "--save", "", "--appendonly", "no"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.redis_port, self.redis)
-        create_database()
-        self.database_created = True
-        env = self.environment()
-        began = time.monotonic()
-        subprocess.run([sys.executable, "-m", "tests.benchmarks.ocpp_load", "--setup", str(self.chargers),
-                        str(self.tags)], cwd=ROOT, env=env, check=True, timeout=900)
-        print(f"  [cluster] migrated and registered {self.chargers} charge points in "
-              f"{time.monotonic() - began:.0f} s", flush=True)
+        env = self.prepare()
         self.cluster = Cluster(self.workdir / "run", web=2, workers=0, beat=False, environment=env,
                                nginx=shutil.which("nginx") or "/usr/sbin/nginx").start()
         first, *others = [member.process.pid for member in self.cluster.web]
