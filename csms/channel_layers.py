@@ -15,7 +15,9 @@ from collections import defaultdict
 
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
+from channels_redis.utils import create_pool
 from redis import exceptions as redis_errors
+from redis.asyncio import BlockingConnectionPool
 
 logger = logging.getLogger("csms.channels")
 
@@ -24,6 +26,9 @@ SWEEP_INTERVAL_SECONDS = 1.0
 LAYER_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 #: Seconds between attempts to reach Redis again, the last one repeated.
 RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0)
+#: Connections per process to Redis for the channel layer, and how long a caller waits for one when all are busy.
+POOL_MAX_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 10.0
 
 
 class SweepingInMemoryChannelLayer(InMemoryChannelLayer):
@@ -54,6 +59,21 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         self.rejoin_needed = False
         self.outages = 0
         self._rejoin_lock: asyncio.Lock | None = None
+
+    def create_pool(self, index):
+        """A pool whose callers wait for a free connection when all are in use.
+
+        redis-py's plain pool raises "Too many connections" at once past its 100 connections: a storm of chargers
+        connecting (each joining its command group) then looked like Redis being away, and every group was joined
+        again. The limit stays (``max_connections`` in the host's settings), callers queue for POOL_WAIT_SECONDS.
+        """
+        host = dict(self.hosts[index])
+        if "address" not in host:
+            return create_pool(host)  # Sentinel or host/port settings: channels_redis' own pool
+        address = host.pop("address")
+        host.setdefault("max_connections", POOL_MAX_CONNECTIONS)
+        host.setdefault("timeout", POOL_WAIT_SECONDS)
+        return BlockingConnectionPool.from_url(address, **host)
 
     async def group_add(self, group, channel):
         self.memberships[group].add(channel)

@@ -165,3 +165,21 @@ async def test_chargers_are_served_while_redis_restarts_and_commands_recover(lay
     assert "Redis (channel layer) unreachable" in log
     assert "groups joined again" in log
     assert "Exception inside application" not in log
+
+
+async def test_a_storm_of_group_joins_waits_for_pool_connections_instead_of_calling_redis_away(private_redis):
+    """More chargers join their command groups at once than the pool has connections: they queue for one (the
+    plain pool of redis-py refused them with "Too many connections", read as Redis being away, and every group was
+    joined again)."""
+    from csms.channel_layers import ResilientRedisChannelLayer
+
+    layer = ResilientRedisChannelLayer(hosts=[{"address": private_redis.url, "max_connections": 3}])
+    channels = [await layer.new_channel() for _ in range(200)]
+    await asyncio.gather(*(layer.group_add(f"cp.storm-{i}", channel) for i, channel in enumerate(channels)))
+
+    assert layer.outages == 0
+    assert not layer.rejoin_needed
+    assert all(private_redis.members(f"cp.storm-{i}") == 1 for i in range(200))
+    pool = layer.connection(0).connection_pool
+    assert len(pool._available_connections) + len(pool._in_use_connections) <= 3
+    await layer.flush()
