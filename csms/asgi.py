@@ -1,6 +1,5 @@
 """ASGI entry point: HTTP goes to Django, websockets to the routes in csms.routing (OCPP chargers)."""
 
-import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,8 +20,10 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Thousands of long-lived connections make a full garbage collection walk millions of objects, stalling every
-# charger's answer for a good part of a second. Objects that exist now (Django, URLconf, models) never die: move
-# them out of the collector's sight, and collect the young generation less often.
-gc.freeze()
-gc.set_threshold(50_000, 20, 100)
+# Thousands of long-lived connections: keep garbage collection from stalling every charger's answer.
+from django.conf import settings  # noqa: E402
+
+from csms.observability import garbage  # noqa: E402
+
+garbage.install(freeze_seconds=settings.GC_FREEZE_SECONDS, sweep_seconds=settings.GC_SWEEP_SECONDS,
+                slow_pause_seconds=settings.GC_SLOW_PAUSE_SECONDS, thresholds=settings.GC_THRESHOLDS)

@@ -12,6 +12,14 @@ from accounts.sms import LocmemSmsBackend
 from tests.servers import running_csms, running_redis
 
 
+def pytest_configure(config):
+    # Test modules import csms.asgi: its garbage policy must not keep freezing this process's objects (a test run's
+    # reference cycles would wait for the hourly sweep). Server processes started by tests keep the policy.
+    from django.conf import settings
+
+    settings.GC_FREEZE_SECONDS = 0
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_persistent_connections():
     # Threads such as the live server's would otherwise keep PostgreSQL connections open past the test run,

@@ -87,3 +87,31 @@ def test_json_log_lines_carry_the_request_and_the_charge_point():
     assert (line["level"], line["logger"], line["message"]) == ("WARNING", "csms.ocpp", "refused x")
     assert (line["request_id"], line["charge_point"]) == ("abc123def456", "SE*CSM*E1")
     assert line["ts"].endswith("+00:00")
+
+
+def test_garbage_collections_are_measured_and_a_sweep_frees_cycles_among_frozen_objects(client):
+    import gc
+    import weakref
+
+    from csms.observability import garbage
+
+    garbage.install(freeze_seconds=0, sweep_seconds=0)  # what csms.asgi does in a server process (once)
+    assert gc.callbacks.count(garbage._on_collection) == 1
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # a reference cycle: only the collector frees it
+    alive = weakref.ref(node)
+    gc.freeze()  # as the keeper does every GC_FREEZE_SECONDS
+    del node
+    gc.collect()
+    assert alive() is not None  # frozen: out of the collector's sight
+    assert garbage.sweep() >= 1
+    assert alive() is None
+    assert gc.get_freeze_count() > 0  # what survived the sweep is frozen again
+
+    text = client.get("/metrics").content.decode()
+    assert re.search(r'^csms_gc_pause_seconds_count\{generation="2"\} [1-9]', text, re.MULTILINE)
+    assert re.search(r'^csms_gc_sweeps_total\{kind="sweeps"\} [1-9]', text, re.MULTILINE)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from charging.models import ChargePoint, ServerProcess
 from charging.ocpp.presence import NAME as PROCESS_NAME
 from charging.ocpp.presence import presence
-from csms.observability import metrics
+from csms.observability import garbage, metrics
 
 #: Seconds each readiness check may take.
 CHECK_SECONDS = 2.0
@@ -113,6 +113,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         *metrics.OCPP_CALLS.render(),
         *metrics.OCPP_COMMAND_SECONDS.render(),
         *metrics.HTTP_REQUESTS.render(),
+        *garbage.GC_PAUSES.render(),
+        *garbage.GC_SWEEPS.render(),
     ]
     try:
         lines += metrics.gauge("csms_task_queue_depth", "Tasks waiting for a Celery worker.", _queue_depth())

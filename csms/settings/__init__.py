@@ -323,6 +323,15 @@ OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
 # dead and its chargers are marked offline by the others (within TTL + beat: 60 s by default).
 OCPP_PRESENCE_BEAT_SECONDS = env.float("OCPP_PRESENCE_BEAT_SECONDS", default=15.0)
 OCPP_PRESENCE_TTL_SECONDS = env.float("OCPP_PRESENCE_TTL_SECONDS", default=45.0)
+# Garbage collection in the web server processes (csms/observability/garbage.py): every GC_FREEZE_SECONDS (0: only
+# at start-up) the objects alive are frozen, so a collection never walks the whole fleet's objects; a full sweep of
+# the frozen ones every GC_SWEEP_SECONDS frees their reference cycles (0: never).
+# GC_THRESHOLDS as gc.set_threshold().
+GC_FREEZE_SECONDS = env.float("GC_FREEZE_SECONDS", default=60.0)
+GC_SWEEP_SECONDS = env.float("GC_SWEEP_SECONDS", default=3600.0)
+GC_THRESHOLDS = tuple(env.list("GC_THRESHOLDS", cast=int, default=[50_000, 20, 100]))
+# A collection that stalls the process longer than this is logged (csms.gc).
+GC_SLOW_PAUSE_SECONDS = env.float("GC_SLOW_PAUSE_SECONDS", default=0.1)
 # How long the load balancer waits for a charger to answer a SetChargingProfile.
 LOADBALANCING_COMMAND_TIMEOUT = env.float("LOADBALANCING_COMMAND_TIMEOUT", default=10.0)
 OCPP_MAX_FRAME_BYTES = env.int("OCPP_MAX_FRAME_BYTES", default=65536)
