@@ -9,10 +9,12 @@ servers it starts are stopped and the benchmark database is dropped at the end.
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -103,6 +105,8 @@ class ServerProcesses:
     database: str | None = None
     #: More server processes (the cluster's other daphne, nginx and its worker).
     more_pids: tuple[int, ...] = ()
+    #: csms processes' /metrics addresses (garbage-collection pauses are read from them).
+    metrics_urls: tuple[str, ...] = ()
 
     def groups(self) -> dict[str, list[int]]:
         groups = {"server": [self.main_pid, *self.more_pids]}
@@ -118,6 +122,30 @@ class ServerProcesses:
             for pid in pids:
                 snapshot[pid] = cpu_ticks(pid)
         return snapshot
+
+    def cpu_by_group(self, before: dict[int, int], after: dict[int, int]) -> dict[str, float]:
+        return {name: cpu_seconds({pid: before.get(pid, 0) for pid in pids}, {pid: after.get(pid, 0) for pid in pids})
+                for name, pids in self.groups().items()}
+
+    def gc_pauses(self) -> tuple[int, float, int] | None:
+        """(collections, seconds stalled, collections over 100 ms) so far, summed over the csms processes."""
+        if not self.metrics_urls:
+            return None
+        import urllib.request
+
+        count = total = slow = 0
+        for url in self.metrics_urls:
+            text = urllib.request.urlopen(url, timeout=30).read().decode()
+            for line in text.splitlines():
+                name, _, value = line.rpartition(" ")
+                if name.startswith("csms_gc_pause_seconds_count"):
+                    count += int(float(value))
+                    slow += int(float(value))
+                elif name.startswith("csms_gc_pause_seconds_sum"):
+                    total += float(value)
+                elif name.startswith("csms_gc_pause_seconds_bucket") and 'le="0.1"' in name:
+                    slow -= int(float(value))
+        return count, total, slow
 
     def rss(self) -> dict[str, int]:
         return {name: sum(rss_kb(pid) for pid in pids) for name, pids in self.groups().items()}
@@ -283,6 +311,11 @@ async def _run_worker(phase: str, url: str, numbers: list[int], total: int, opti
                 result.call_failures += 1
                 result.error(f"{identity(n)}: StartTransaction: {type(exc).__name__}: {exc}"[:300])
     ready.put((result.connected, result.connect_failures))
+    # The load generator must not stall its own chargers: a full collection over 5 000 client connections takes
+    # 0.1-0.5 s and would be counted as the server's latency. Nothing is collected during the timed window.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     begin = await _wait_for_start(start_at)
     end = begin + options["duration"]
     cpu_start = time.process_time()
@@ -340,6 +373,7 @@ async def _run_worker(phase: str, url: str, numbers: list[int], total: int, opti
         tasks = [saturate(n, c) for n, c in zip(numbers, chargers, strict=True) if c is not None and n in transactions]
     await asyncio.wait_for(asyncio.gather(*tasks), options["duration"] + CALL_TIMEOUT + 10)
     result.cpu_seconds = time.process_time() - cpu_start
+    gc.enable()
     await asyncio.gather(*(c.socket.close() for c in chargers if c is not None), return_exceptions=True)
     return result
 
@@ -374,10 +408,12 @@ def run_phase(phase: str, url: str, numbers: list[int], options: dict, servers: 
         connect_seconds = time.monotonic() - connect_started
         time.sleep(1.0)  # let in-flight boots and frame-log flushes settle before measuring memory
         rss_connected = servers.rss()
+        gc_before = servers.gc_pauses()
         cpu_before = servers.cpu_snapshot()
         start_at.value = time.time() + 0.5
         time.sleep(0.5 + options["duration"])
         cpu_after = servers.cpu_snapshot()
+        gc_after = servers.gc_pauses()
         collected = [results.get(timeout=CALL_TIMEOUT + 60) for _ in processes]
     finally:
         for process in processes:
@@ -398,6 +434,8 @@ def run_phase(phase: str, url: str, numbers: list[int], options: dict, servers: 
         merged.errors += item.errors
     return {"result": merged, "rss_before": rss_before, "rss_connected": rss_connected, "rss_after": rss_after,
             "server_cpu": cpu_seconds(cpu_before, cpu_after), "connect_seconds": connect_seconds,
+            "cpu_by_group": servers.cpu_by_group(cpu_before, cpu_after),
+            "gc": None if gc_before is None else tuple(b - a for a, b in zip(gc_before, gc_after, strict=True)),
             "duration": options["duration"]}
 
 
@@ -513,19 +551,26 @@ class CsmsTarget(Target):
         env = self.prepare()
         port = free_port()
         self.log = (self.workdir / "server.log").open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                         "csms.asgi:application"], cwd=ROOT, env=env, stdout=self.log,
+        from deploy.cluster import web_command  # as the Procfile and the cluster run it
+
+        self.process = subprocess.Popen(web_command("127.0.0.1", port), cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         wait_for_port(port, self.process)
         return f"ws://127.0.0.1:{port}", ServerProcesses(self.process.pid, self.redis.pid if self.redis else None,
-                                                         BENCH_DB if self.uses_postgres else None)
+                                                         BENCH_DB if self.uses_postgres else None,
+                                                         metrics_urls=(f"http://127.0.0.1:{port}/metrics",))
 
     def stop(self):
         stop(self.process)
         if getattr(self, "log", None):
             self.log.close()
             tail = (self.workdir / "server.log").read_text(errors="replace").splitlines()
-            problems = [line for line in tail if "ERROR" in line or "Traceback" in line or "WARNING" in line]
+            pauses = [int(match) for match in re.findall(r"stalled this process for (\d+) ms", "\n".join(tail))]
+            if pauses:
+                print(f"  [{self.name}] server garbage collections logged as slow: {len(pauses)}, "
+                      f"longest {max(pauses)} ms")
+            problems = [line for line in tail if ("ERROR" in line or "Traceback" in line or "WARNING" in line)
+                        and "csms.gc" not in line]
             if problems:
                 print(f"  [{self.name}] server log: {len(problems)} warning/error line(s), e.g.:")
                 for line in problems[:5]:
@@ -560,8 +605,9 @@ class ClusterTarget(CsmsTarget):
         nginx = self.cluster.proxy.process.pid
         time.sleep(0.5)
         nginx_workers = [int(pid) for pid in Path(f"/proc/{nginx}/task/{nginx}/children").read_text().split()]
-        return self.cluster.ws_url, ServerProcesses(first, self.redis.pid, BENCH_DB,
-                                                    (*others, nginx, *nginx_workers))
+        return self.cluster.ws_url, ServerProcesses(
+            first, self.redis.pid, BENCH_DB, (*others, nginx, *nginx_workers),
+            metrics_urls=tuple(f"http://127.0.0.1:{member.port}/metrics" for member in self.cluster.web))
 
     def stop(self):
         if self.cluster is not None:
@@ -634,6 +680,13 @@ def measure(target: Target, options) -> dict:
             "hold: server CPU during hold (% core)": f"{100 * hold['server_cpu'] / hold['duration']:.1f}",
             "hold: client CPU (% core)": f"{100 * r.cpu_seconds / hold['duration']:.1f}",
         })
+        if len(hold["cpu_by_group"]) > 1:
+            figures["hold: CPU by process (% core)"] = " · ".join(
+                f"{name} {100 * seconds / hold['duration']:.1f}" for name, seconds in hold["cpu_by_group"].items())
+        if hold["gc"] is not None:
+            collections, stalled, slow = hold["gc"]
+            figures["hold: server GC pauses (count · total ms · over 100 ms)"] = (
+                f"{collections} · {1000 * stalled:.0f} · {slow}")
         for extra in ("postgres", "redis"):
             if extra in hold["rss_before"]:
                 figures[f"hold: {extra} RSS idle→connected (MB)"] = (
