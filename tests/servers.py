@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from deploy.cluster import free_port, wait_for_port
+from deploy.cluster import free_port, wait_for_port, web_command
 
 ROOT = Path(__file__).resolve().parent.parent
 # free_port and wait_for_port come from deploy/cluster.py and are used from here by the tests.
@@ -40,7 +40,8 @@ def running_redis(binary: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running_csms(data_dir: Path, **environment: str) -> Iterator[str]:
-    """The base URL (ws://…) of a daphne process serving csms.asgi, over websockets and HTTP, until exit.
+    """The base URL (ws://…) of a web process serving csms.asgi as production runs it (deploy.cluster.web_command),
+    over websockets and HTTP, until exit.
 
     The process gets this one's environment plus ``environment`` (DATABASE_URL, REDIS_URL, …) and ``data_dir`` as
     its DATA_DIR. Static files are collected into ``data_dir`` first: with the production static storage (a
@@ -51,6 +52,5 @@ def running_csms(data_dir: Path, **environment: str) -> Iterator[str]:
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
                    check=True)
     port = free_port()
-    with _serving([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "csms.asgi:application"],
-                  port, log=data_dir / "server.log", cwd=ROOT, env=env):
+    with _serving(web_command("127.0.0.1", port), port, log=data_dir / "server.log", cwd=ROOT, env=env):
         yield f"ws://127.0.0.1:{port}"

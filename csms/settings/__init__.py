@@ -445,6 +445,10 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "INFO"},
+        # The web server's own lines (websockets accepted/closed, HTTP access) in the same format as ours.
+        "uvicorn": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
+        "uvicorn.error": {"level": LOG_LEVEL, "handlers": [], "propagate": True},
+        "uvicorn.access": {"level": LOG_LEVEL, "handlers": [], "propagate": True},
         # The ocpp library logs every frame at INFO; the frame log (OcppFrame) already keeps them.
         "ocpp": {"level": env.str("OCPP_LIBRARY_LOG_LEVEL", default="WARNING")},
     },

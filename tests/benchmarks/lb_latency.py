@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from deploy.cluster import web_command
 from tests.benchmarks.ocpp_load import percentile, stop
 from tests.servers import free_port, wait_for_port
 
@@ -140,8 +141,7 @@ class Server:
               flush=True)
         port = free_port()
         self.log = (self.workdir / "server.log").open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                         "csms.asgi:application"], cwd=ROOT, env=env, stdout=self.log,
+        self.process = subprocess.Popen(web_command("127.0.0.1", port), cwd=ROOT, env=env, stdout=self.log,
                                         stderr=subprocess.STDOUT)
         wait_for_port(port, self.process)
         return f"ws://127.0.0.1:{port}"

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +21,7 @@ from billing.models import SessionCost
 from billing.services.tariffs import tariff_assign, tariff_create
 from charging.models import ChargingSession, MeterSample
 from charging.services.stations import charge_point_register
+from deploy.cluster import web_command
 from tests.accounts.factories import OrganizationFactory
 from tests.conformance.clients import basic_auth
 from tests.conformance.test_ocpp16 import db
@@ -38,8 +38,8 @@ def start_server(data_dir, redis_url: str, **environment: str) -> tuple[str, sub
            "CONN_MAX_AGE": "0", "OCPP_SEEN_WRITE_INTERVAL": "0", "OCPP_BATCH_FLUSH_SECONDS": "0.05",
            "CELERY_TASK_ALWAYS_EAGER": "true", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **environment}
     log = (data_dir / f"server-{port}.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "csms.asgi:application"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(web_command("127.0.0.1", port), cwd=ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
     wait_for_port(port, process)
     return f"ws://127.0.0.1:{port}", process
 
