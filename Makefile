@@ -25,8 +25,8 @@ test: $(VENV)/.installed
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The production topology on this machine: nginx, 2 daphne, 2 Celery workers, 1 beat on PostgreSQL + Redis
-# (DATABASE_URL and REDIS_URL must be set; see docs/deployment.md).
+# The production topology on this machine: nginx, 2 web processes (uvicorn), 2 Celery workers, 1 beat on PostgreSQL + Redis
+# (DATABASE_URL and REDIS_URL must be set; see docs/operations.md).
 cluster: $(VENV)/.installed
 	$(PY) deploy/cluster.py
 
