@@ -98,10 +98,11 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 60) -> 
 
 #: How csms runs its web server (the Procfile says the same): uvicorn with the websockets library's sans-I/O
 #: protocol, which costs a third less CPU per OCPP frame than daphne's Twisted stack and writes a frame in one system
-#: call. A websocket ping every 60 s finds dead connections without costing an idle fleet more than its heartbeats;
-#: no compression (chargers rarely ask, and it costs memory per connection); no lifespan events (Django has none).
-WEB_OPTIONS = ["--ws", "websockets-sansio", "--ws-ping-interval", "60", "--ws-ping-timeout", "30",
-               "--ws-per-message-deflate", "false", "--lifespan", "off", "--timeout-graceful-shutdown", "5"]
+#: call. It answers a charger's websocket pings but sends none: a charger that vanished is found by its silence
+#: (charging/ocpp/consumer.py, SilenceWatch). No compression (chargers rarely ask, and it costs memory per
+#: connection); no lifespan events (Django has none); at most 5 s for connections to close on shutdown.
+WEB_OPTIONS = ["--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off",
+               "--timeout-graceful-shutdown", "5"]
 
 
 def web_command(host: str, port: int, *, proxy_headers: bool = False) -> list[str]:

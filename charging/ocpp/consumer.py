@@ -5,12 +5,19 @@ accepting, then runs the library ChargePoint's read loop as a task fed by a queu
 awaiting OCPP work there (or in a channel-layer handler) would stop Channels from delivering the next frame, and a
 call waiting for its answer would deadlock. Every accepted connect and every disconnect goes into the station's
 connectivity history (through the seen tracker's once-a-second write).
+
+The web server answers a charger's websocket pings but sends none of its own, so a charger that vanished without
+closing its socket (power cut, a NAT entry dropped) would be held for ever: SilenceWatch closes a connection that
+sent nothing for OCPP_SILENT_CLOSE_INTERVALS heartbeat intervals, the OCPP heartbeat being the liveness check.
 """
 
 import asyncio
 import base64
 import binascii
+import contextvars
 import logging
+import time
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -34,6 +41,7 @@ SUBPROTOCOLS = {"ocpp2.0.1": ChargePoint201, "ocpp1.6": ChargePoint16}
 #: Close codes we use (4000-4999 are the application's own).
 CLOSE_REPLACED = 4000
 CLOSE_DECOMMISSIONED = 4001
+CLOSE_SILENT = 4002
 
 
 def group_name(charge_point_id: int) -> str:
@@ -75,8 +83,42 @@ def _log_command_failure(task: asyncio.Task) -> None:
         logger.error("running a command failed", exc_info=task.exception())
 
 
+class SilenceWatch:
+    """The connections of this process, looked at every OCPP_SILENCE_CHECK_SECONDS: those silent for longer than
+    OCPP_SILENT_CLOSE_INTERVALS × the station's heartbeat interval are closed (their charger is gone)."""
+
+    def __init__(self):
+        self.consumers: weakref.WeakSet[OcppConsumer] = weakref.WeakSet()
+        self._task: asyncio.Task | None = None
+
+    def watch(self, consumer: "OcppConsumer") -> None:
+        self.consumers.add(consumer)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), context=contextvars.Context())
+
+    async def check(self, now: float | None = None) -> int:
+        """Close the silent connections now; returns how many."""
+        now = time.monotonic() if now is None else now
+        silent = [consumer for consumer in list(self.consumers) if consumer.silent_for(now) is not None]
+        for consumer in silent:
+            await consumer.close_silent(now)
+        return len(silent)
+
+    async def _run(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(settings.OCPP_SILENCE_CHECK_SECONDS)
+            try:
+                await self.check()
+            except Exception:  # noqa: BLE001 - the watch must outlive one failed close
+                logger.exception("Closing silent connections failed")
+
+
+silence_watch = SilenceWatch()
+
+
 class OcppConsumer(AsyncWebsocketConsumer):
     station: ChargePoint | None = None
+    last_frame_at = 0.0
 
     async def connect(self):
         identity = self.scope["url_route"]["kwargs"]["identity"]
@@ -126,6 +168,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol)
         seen_tracker.opened(station.pk, detail=subprotocol)
         presence.joined(station.pk)
+        self.last_frame_at = time.monotonic()
+        silence_watch.watch(self)
         self.reader = asyncio.ensure_future(self.handler.start())
         notify_listeners(station, "2.0.1" if subprotocol == "ocpp2.0.1" else "1.6", "Connected", {})
 
@@ -153,6 +197,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.station is None:
             return
+        self.last_frame_at = time.monotonic()
         if text_data is None:
             logger.warning("%s: binary frame ignored", self.station.identity)
             return
@@ -165,6 +210,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.station is None:
             return
+        silence_watch.consumers.discard(self)
         reader = getattr(self, "reader", None)
         if reader is not None:
             reader.cancel()
@@ -174,6 +220,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             detail = "replaced by a new connection"
         elif getattr(self, "decommissioned", False):
             detail = "decommissioned"
+        elif getattr(self, "silent_seconds", None) is not None:
+            detail = f"closed by the server: silent for {self.silent_seconds:.0f} s"
         else:
             detail = str(code) if code is not None else ""
         seen_tracker.closed(self.station.pk, detail=detail, replaced=replaced)
@@ -187,6 +235,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
         logger.info("%s: replaced by a new connection", self.station.identity)
         self.replaced = True
         await self.close(code=CLOSE_REPLACED)
+
+    def silent_for(self, now: float) -> float | None:
+        """Seconds without a frame when that is past the limit, else None."""
+        if self.station is None or getattr(self, "reader", None) is None or hasattr(self, "silent_seconds"):
+            return None
+        quiet = now - self.last_frame_at
+        limit = settings.OCPP_SILENT_CLOSE_INTERVALS * max(self.station.heartbeat_interval, 1)
+        return quiet if quiet > limit else None
+
+    async def close_silent(self, now: float) -> None:
+        self.silent_seconds = now - self.last_frame_at
+        logger.info("%s: closed, nothing received for %.0f s", self.station.identity, self.silent_seconds)
+        await self.close(code=CLOSE_SILENT)
 
     async def ocpp_decommissioned(self, event):
         # Sent by stations.charge_point_decommission once it has committed.

@@ -323,6 +323,10 @@ OCPP_BATCH_FLUSH_SECONDS = env.float("OCPP_BATCH_FLUSH_SECONDS", default=1.0)
 # dead and its chargers are marked offline by the others (within TTL + beat: 60 s by default).
 OCPP_PRESENCE_BEAT_SECONDS = env.float("OCPP_PRESENCE_BEAT_SECONDS", default=15.0)
 OCPP_PRESENCE_TTL_SECONDS = env.float("OCPP_PRESENCE_TTL_SECONDS", default=45.0)
+# A connection that sent nothing for this many heartbeat intervals is closed (the web server sends no websocket pings;
+# the heartbeat is the liveness check). Looked at every OCPP_SILENCE_CHECK_SECONDS.
+OCPP_SILENT_CLOSE_INTERVALS = env.float("OCPP_SILENT_CLOSE_INTERVALS", default=3.0)
+OCPP_SILENCE_CHECK_SECONDS = env.float("OCPP_SILENCE_CHECK_SECONDS", default=60.0)
 # Garbage collection in the web server processes (csms/observability/garbage.py): every GC_FREEZE_SECONDS (0: only
 # at start-up) the objects alive are frozen, so a collection never walks the whole fleet's objects; a full sweep of
 # the frozen ones every GC_SWEEP_SECONDS frees their reference cycles (0: never).

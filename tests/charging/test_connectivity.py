@@ -116,6 +116,39 @@ async def test_decommissioning_closes_the_live_connection(station, operator_staf
     assert (await _events(station))[-1] == (DISCONNECTED, "decommissioned")
 
 
+async def test_a_connection_silent_past_its_heartbeat_intervals_is_closed_and_a_talking_one_is_not(station, settings):
+    """The web server sends no websocket pings: a charger that vanished without closing its socket is found by its
+    silence (OCPP_SILENT_CLOSE_INTERVALS heartbeat intervals) and closed; one that keeps talking stays."""
+    import time
+
+    from charging.ocpp.consumer import CLOSE_SILENT, silence_watch
+
+    settings.OCPP_SILENT_CLOSE_INTERVALS = 3
+    talking_station = await sync_to_async(stations.charge_point_register)(
+        identity="CP-TALKS", organization=station.organization, evses=1, acting_user=None, reason="test")
+    silent = await _connect(station.identity)
+    talking = await _connect(talking_station.identity)
+    heartbeat = station.heartbeat_interval
+    silent_consumer = next(c for c in silence_watch.consumers if c.station.pk == station.pk)
+    silent_consumer.last_frame_at -= 60  # its last frame came a minute before the other's
+    now = time.monotonic()
+
+    assert await silence_watch.check(now=now + 2 * heartbeat) == 0  # within the limit: both kept
+    await talking.send_to(text_data='[2,"1","Heartbeat",{}]')
+    assert (await talking.receive_json_from(timeout=5))[0] == 3
+    assert await silence_watch.check(now=now + 3 * heartbeat) == 1  # 3 intervals + a minute: closed
+
+    assert await silent.receive_output(timeout=5) == {"type": "websocket.close", "code": CLOSE_SILENT}
+    await silent.disconnect(code=CLOSE_SILENT)
+    await seen_tracker.flush()
+    assert (await _events(station))[-1][0] == DISCONNECTED
+    assert (await _events(station))[-1][1].startswith("closed by the server: silent for ")
+    assert (await sync_to_async(ChargePoint.objects.get)(pk=station.pk)).is_connected is False
+    assert talking.output_queue.empty()  # no close for the talking one
+    await talking.disconnect()
+    await seen_tracker.flush()
+
+
 @pytest.mark.django_db
 def test_connection_events_older_than_the_retention_are_purged(settings):
     settings.CONNECTION_EVENT_RETENTION_DAYS = 90
