@@ -8,6 +8,7 @@ RpcFrameworkError) and validates with the slow jsonschema Draft4 validator.
 """
 
 import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -181,7 +182,7 @@ class GatewayMixin:
             response = handlers["_on_action"](**arguments)
             if inspect.isawaitable(response):
                 response = await response
-            answer = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+            answer = camel_case(remove_nones(serialize_as_dict(response)))
             if settings.OCPP_VALIDATE_RESPONSES:
                 validation.validate(self._ocpp_version, action, answer, response=True)
         except CallError as error:
@@ -248,8 +249,38 @@ class GatewayMixin:
 _VERBATIM_FIELDS = {"data": "data", "customData": "custom_data"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _snake_key(key: str) -> str:
+    """The ocpp library's camelCase → snake_case rule (two regular expressions), remembered per key: a busy server
+    converts the same few hundred keys thousands of times a second. Bounded, as chargers may send any key."""
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+@functools.lru_cache(maxsize=4096)
+def _camel_key(key: str) -> str:
+    return next(iter(snake_to_camel_case({key: None})))
+
+
+def snake_case(data):
+    """camel_to_snake_case of the ocpp library, with its key rule remembered."""
+    if isinstance(data, dict):
+        return {_snake_key(key): snake_case(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [snake_case(value) for value in data]
+    return data
+
+
+def camel_case(data):
+    """snake_to_camel_case of the ocpp library, with its key rule remembered."""
+    if isinstance(data, dict):
+        return {_camel_key(key): camel_case(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [camel_case(value) for value in data]
+    return data
+
+
 def _handler_arguments(payload: dict) -> dict:
-    arguments = camel_to_snake_case(payload)
+    arguments = snake_case(payload)
     for wire_name, argument in _VERBATIM_FIELDS.items():
         if wire_name in payload:
             arguments[argument] = payload[wire_name]

@@ -306,13 +306,25 @@ def record_readings_batch(entries: list[ReadingsEntry]) -> list[int]:
             progress.setdefault(session.pk, {})["last_seq_no"] = entry.seq_no
         added.append(count)
     MeterSample.objects.bulk_create(rows, batch_size=500)
-    for session_pk, fields in progress.items():
-        ChargingSession.objects.filter(pk=session_pk).update(**fields)
+    _save_progress(progress)
     roaming = sorted({row.session_id for row in rows if row.session is not None and row.session.roaming_party})
     if roaming:
         for listener in _roaming_readings_listeners:
             transaction.on_commit(lambda listener=listener: listener(roaming), robust=True)
     return added
+
+
+def _save_progress(progress: dict[int, dict]) -> None:
+    """Write each session's new energy and last seqNo: one UPDATE per set of changed fields, not one per session
+    (a busy batch holds hundreds of sessions). Only the fields that changed are written."""
+    by_fields: dict[tuple[str, ...], list[ChargingSession]] = {}
+    for session_pk, fields in progress.items():
+        by_fields.setdefault(tuple(sorted(fields)), []).append(ChargingSession(pk=session_pk, **fields))
+    for fields, sessions in by_fields.items():
+        if len(sessions) == 1:
+            ChargingSession.objects.filter(pk=sessions[0].pk).update(**{f: getattr(sessions[0], f) for f in fields})
+        else:
+            ChargingSession.objects.bulk_update(sessions, list(fields), batch_size=500)
 
 
 # Roaming wants to tell a partner about its sessions' progress; only sessions of partners (roaming_party set) that

@@ -110,6 +110,33 @@ def test_replayed_readings_are_stored_once_and_energy_follows_the_register(stati
     assert result.session.energy_wh == 1500
 
 
+def test_one_batch_keeps_each_sessions_energy_and_seq_no_apart(station):
+    """Many chargers' messages written in one batch: each session gets its own energy and last seqNo, and a field a
+    message did not change is left as it was."""
+    from charging.services.sessions import ReadingsEntry, record_readings_batch
+
+    id_token_issue(organization=station.organization, uid="04A23B1D", acting_user=None, reason="test")
+    first = start_session(charge_point=station, evse=evse(station, 1), uid="04A23B1C", meter_start_wh=1000,
+                          started_at=T0).session
+    second = start_session(charge_point=station, evse=evse(station, 2), uid="04A23B1D", meter_start_wh=0,
+                           started_at=T0).session
+    third = start_session(charge_point=station, evse=evse(station, 1), uid="04A23B1C", meter_start_wh=0,
+                          started_at=T0 + timedelta(hours=1)).session  # closes the first as failed
+    ChargingSession.objects.filter(pk=second.pk).update(last_seq_no=7)
+    at = T0 + timedelta(hours=2)
+    added = record_readings_batch([
+        ReadingsEntry(station.pk, [energy(at, 4000)], transaction_id=second.transaction_id),  # energy only
+        ReadingsEntry(station.pk, [energy(at, 1200)], transaction_id=third.transaction_id, seq_no=3),  # both
+        ReadingsEntry(station.pk, [energy(at, 900)], transaction_id=first.transaction_id),  # closed: kept only
+    ])
+
+    assert added == [1, 1, 1]
+    values = {pk: (e, s) for pk, e, s in ChargingSession.objects.values_list("pk", "energy_wh", "last_seq_no")}
+    assert values[second.pk] == (4000, 7)
+    assert values[third.pk] == (1200, 3)
+    assert values[first.pk][0] == first.energy_wh
+
+
 def test_a_late_status_does_not_overwrite_a_newer_one(station):
     stations.status_report(charge_point=station, evse_id=1, connector_id=1, status="Charging", at=T0)
     stations.status_report(charge_point=station, evse_id=1, connector_id=1, status="Available",
