@@ -107,6 +107,7 @@ class ServerProcesses:
     more_pids: tuple[int, ...] = ()
     #: csms processes' /metrics addresses (garbage-collection pauses are read from them).
     metrics_urls: tuple[str, ...] = ()
+    group_of: dict[int, str] = field(default_factory=dict)
 
     def groups(self) -> dict[str, list[int]]:
         groups = {"server": [self.main_pid, *self.more_pids]}
@@ -118,14 +119,18 @@ class ServerProcesses:
 
     def cpu_snapshot(self) -> dict[int, int]:
         snapshot = {}
-        for pids in self.groups().values():
+        for name, pids in self.groups().items():
             for pid in pids:
                 snapshot[pid] = cpu_ticks(pid)
+                self.group_of[pid] = name
         return snapshot
 
     def cpu_by_group(self, before: dict[int, int], after: dict[int, int]) -> dict[str, float]:
-        return {name: cpu_seconds({pid: before.get(pid, 0) for pid in pids}, {pid: after.get(pid, 0) for pid in pids})
-                for name, pids in self.groups().items()}
+        """CPU per group between two snapshots, by the processes of the second one (database backends come and go
+        as connections are recycled)."""
+        return {name: cpu_seconds(before, {pid: ticks for pid, ticks in after.items()
+                                           if self.group_of.get(pid) == name})
+                for name in self.groups()}
 
     def gc_pauses(self) -> tuple[int, float, int] | None:
         """(collections, seconds stalled, collections over 100 ms) so far, summed over the csms processes."""
@@ -791,7 +796,7 @@ def main(argv=None) -> int:
     keys = []
     for name in columns:
         keys += [key for key in results[name] if not key.startswith("_") and key not in keys]
-    headers = {"floor": "floor", "embedded": "embedded", "postgres": "postgres+redis", "cluster": "cluster (2 daphne)"}
+    headers = {"floor": "floor", "embedded": "embedded", "postgres": "postgres+redis", "cluster": "cluster (2 web)"}
     width = max(len(key) for key in keys) + 2
     traffic = (f"heartbeat 60 s, meter values {options.meter_every:.0f} s" if options.meter_every > 0 else
                "heartbeat 60 s only")
