@@ -261,22 +261,22 @@ def _camel_key(key: str) -> str:
     return next(iter(snake_to_camel_case({key: None})))
 
 
+def _rename_keys(data, rename):
+    if isinstance(data, dict):
+        return {rename(key): _rename_keys(value, rename) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_rename_keys(value, rename) for value in data]
+    return data
+
+
 def snake_case(data):
     """camel_to_snake_case of the ocpp library, with its key rule remembered."""
-    if isinstance(data, dict):
-        return {_snake_key(key): snake_case(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [snake_case(value) for value in data]
-    return data
+    return _rename_keys(data, _snake_key)
 
 
 def camel_case(data):
     """snake_to_camel_case of the ocpp library, with its key rule remembered."""
-    if isinstance(data, dict):
-        return {_camel_key(key): camel_case(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [camel_case(value) for value in data]
-    return data
+    return _rename_keys(data, _camel_key)
 
 
 def _handler_arguments(payload: dict) -> dict:
