@@ -1,5 +1,5 @@
 """A local csms cluster: nginx in front of several web (uvicorn) processes, Celery workers and one beat, all on one
-PostgreSQL and one Redis — the production topology on one machine (see docs/deployment.md).
+PostgreSQL and one Redis — the production topology on one machine (see docs/operations.md).
 
     DATABASE_URL=postgres://… REDIS_URL=redis://… python deploy/cluster.py [--web 2] [--workers 2] [--port 8080]
 
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # need 20 000 descriptors, past many machines' per-process limit. Two workers, the kernel spreading new
 # connections over them (reuseport), halve that.
 NGINX_CONF = """\
-worker_processes {nginx_workers};
+worker_processes 2;
 worker_rlimit_nofile 65536;
 error_log {run}/nginx-error.log warn;
 pid {run}/nginx.pid;
@@ -171,7 +171,7 @@ class Cluster:
         for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (self.run_dir / "nginx-tmp" / folder).mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)  # nginx opens its compiled-in log path before reading ours
-        (self.run_dir / "nginx.conf").write_text(NGINX_CONF.format(run=self.run_dir, servers=servers, nginx_workers=2,
+        (self.run_dir / "nginx.conf").write_text(NGINX_CONF.format(run=self.run_dir, servers=servers,
                                                                    host="127.0.0.1", port=self.port))
 
     def _spawn(self, member: Member) -> None:

@@ -99,7 +99,7 @@ def test_garbage_collections_are_measured_and_a_sweep_frees_cycles_among_frozen_
     assert gc.callbacks.count(garbage._on_collection) == 1
 
     class Node:
-        pass
+        """An object that can refer to itself."""
 
     node = Node()
     node.self = node  # a reference cycle: only the collector frees it

@@ -119,6 +119,8 @@ silence_watch = SilenceWatch()
 class OcppConsumer(AsyncWebsocketConsumer):
     station: ChargePoint | None = None
     last_frame_at = 0.0
+    #: Set when the silence watch closes this connection: how long it had been silent.
+    silent_seconds: float | None = None
 
     async def connect(self):
         identity = self.scope["url_route"]["kwargs"]["identity"]
@@ -220,7 +222,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             detail = "replaced by a new connection"
         elif getattr(self, "decommissioned", False):
             detail = "decommissioned"
-        elif getattr(self, "silent_seconds", None) is not None:
+        elif self.silent_seconds is not None:
             detail = f"closed by the server: silent for {self.silent_seconds:.0f} s"
         else:
             detail = str(code) if code is not None else ""
@@ -238,7 +240,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     def silent_for(self, now: float) -> float | None:
         """Seconds without a frame when that is past the limit, else None."""
-        if self.station is None or getattr(self, "reader", None) is None or hasattr(self, "silent_seconds"):
+        if self.station is None or getattr(self, "reader", None) is None or self.silent_seconds is not None:
             return None
         quiet = now - self.last_frame_at
         limit = settings.OCPP_SILENT_CLOSE_INTERVALS * max(self.station.heartbeat_interval, 1)

@@ -321,10 +321,7 @@ def _save_progress(progress: dict[int, dict]) -> None:
     for session_pk, fields in progress.items():
         by_fields.setdefault(tuple(sorted(fields)), []).append(ChargingSession(pk=session_pk, **fields))
     for fields, sessions in by_fields.items():
-        if len(sessions) == 1:
-            ChargingSession.objects.filter(pk=sessions[0].pk).update(**{f: getattr(sessions[0], f) for f in fields})
-        else:
-            ChargingSession.objects.bulk_update(sessions, list(fields), batch_size=500)
+        ChargingSession.objects.bulk_update(sessions, list(fields), batch_size=500)
 
 
 # Roaming wants to tell a partner about its sessions' progress; only sessions of partners (roaming_party set) that

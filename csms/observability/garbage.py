@@ -33,6 +33,8 @@ GC_PAUSES = Histogram("csms_gc_pause_seconds",
 GC_SWEEPS = Counter("csms_gc_sweeps_total", "Full sweeps of the frozen objects, and what they freed.")
 
 _installed = False
+#: Pauses longer than this are logged (install() sets it from GC_SLOW_PAUSE_SECONDS).
+_slow_pause = 0.1
 _started = threading.local()
 
 
@@ -50,9 +52,6 @@ def _on_collection(phase: str, info: dict) -> None:
         logger.warning("Garbage collection of generation %s stalled this process for %.0f ms (%s objects "
                        "collected, %s frozen)", generation, pause * 1000, info.get("collected"),
                        gc.get_freeze_count())
-
-
-_slow_pause = 0.1
 
 
 def sweep() -> int:
